@@ -1,0 +1,188 @@
+//! The command line (a contract: names and meanings stay; see the design's command-line section).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::export;
+use crate::features::schema::flow_v1;
+use crate::pipeline::run_file;
+
+/// Exit status when the input capture was damaged: the readable part was processed and written.
+pub const EXIT_DAMAGED_INPUT: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sensor",
+    version,
+    about = "Edge network sensor: flow features at line rate, on-host scoring of exfiltration and lateral movement",
+    long_about = None,
+    after_help = "Exit status: 0 success, 1 error, 2 usage error, 3 input capture damaged (the readable part was processed and written)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the main job on embedded defaults: generate a synthetic site capture, process it, report.
+    Demo {
+        /// Packets to generate.
+        #[arg(long, default_value_t = 50_000)]
+        packets: u64,
+        /// Seed of the generator (same seed, same capture).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Keep the generated capture at this path instead of a temporary file.
+        #[arg(long)]
+        keep_pcap: Option<PathBuf>,
+    },
+    /// Extract one row of features per flow record from a capture (the training table).
+    ///
+    /// Reads pcap or pcapng (Ethernet, Linux cooked v1/v2, raw IP, BSD loopback; micro- or nanosecond
+    /// timestamps). Writes CSV or Parquet chosen by the output file's extension. Each row is a flow's
+    /// final record or a checkpoint of a long flow (same flow_id). A summary line goes to stderr.
+    Extract {
+        /// Capture file to read.
+        #[arg(long, required_unless_present = "schema")]
+        pcap: Option<PathBuf>,
+        /// Output file: FILE.parquet or FILE.csv.
+        #[arg(long, required_unless_present = "schema")]
+        out: Option<PathBuf>,
+        /// TOML configuration (see `sensor config example`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the feature schema (ordered names and hash) and exit.
+        #[arg(long)]
+        schema: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print an example configuration with every field documented and at its default.
+    Example,
+    /// Validate a configuration file.
+    Check { file: PathBuf },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo { packets, seed, keep_pcap } => {
+            let tmp;
+            let path = match keep_pcap {
+                Some(p) => p,
+                None => {
+                    tmp = TempFile::new("sensor-demo", "pcap");
+                    tmp.0.clone()
+                }
+            };
+            print!("{}", crate::demo::run(&path, packets, seed)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Extract { schema: true, .. } => {
+            let s = flow_v1();
+            println!("# schema {} sha256:{} ({} features)", s.id, s.hash, s.len());
+            for name in &s.names {
+                println!("{name}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Extract { pcap, out, config, quiet, .. } => {
+            let (pcap, out) = (pcap.expect("clap requires --pcap"), out.expect("clap requires --out"));
+            extract(pcap, out, config, quiet)
+        }
+        Command::Config { command: ConfigCommand::Example } => {
+            print!("{}", config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { command: ConfigCommand::Check { file } } => {
+            Config::load(&file)?;
+            println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) -> anyhow::Result<ExitCode> {
+    let (cfg, cfg_name) = match &config {
+        Some(path) => (Config::load(path)?, path.display().to_string()),
+        None => (Config::default(), "defaults".to_string()),
+    };
+    let flow = cfg.flow_table(&cfg_name)?;
+    let schema = flow_v1();
+    let mut writer = export::open(&out, &schema.names)?;
+    let total = std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
+    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}").expect("static template"),
+        );
+        bar
+    });
+    let mut progress = |bytes: u64, packets: u64| {
+        if let Some(b) = &bar {
+            b.set_position(bytes);
+            b.set_message(format!("{packets} packets"));
+        }
+    };
+    let mut write_error = None;
+    let summary = run_file(
+        &pcap,
+        flow,
+        cfg.decode.max_fragments,
+        &mut |r| {
+            if write_error.is_none()
+                && let Err(e) = writer.write(&r)
+            {
+                write_error = Some(e);
+            }
+        },
+        Some(&mut progress),
+    )?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if let Some(e) = write_error {
+        return Err(e).context("writing the flow table");
+    }
+    writer.finish().context("finishing the flow table")?;
+    eprintln!("extract: {}", summary.line());
+    eprintln!("extract: wrote {}", out.display());
+    match summary.capture_error {
+        Some(e) => {
+            eprintln!("error: {e}");
+            eprintln!("error: the records above cover the readable part of the capture only");
+            Ok(ExitCode::from(EXIT_DAMAGED_INPUT))
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// A temporary file path removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(prefix: &str, ext: &str) -> TempFile {
+        TempFile(std::env::temp_dir().join(format!("{prefix}-{}.{ext}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

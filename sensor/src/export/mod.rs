@@ -1,0 +1,84 @@
+//! The training table: one row per flow record, written as CSV or Parquet.
+//!
+//! Columns (a contract for the training team): identifiers and accounting first —
+//! `flow_id` (16 hex digits), `record_kind` (`checkpoint`/`final`), `end_reason`, `seq`, `start_time`,
+//! `end_time` (UTC), `src_ip`, `src_port`, `dst_ip`, `dst_port`, `protocol`, `vlan`, `community_id`,
+//! `fwd_wire_bytes`, `bwd_wire_bytes` (frame bytes on the wire, not features) — then the features of the
+//! schema in order, as float64 with NaN for missing. The source is the flow's initiator. For ICMP,
+//! `src_port` holds `type << 8 | code` of the initiator's message and `dst_port` the identifier.
+
+pub mod csv;
+pub mod parquet;
+
+use std::path::Path;
+
+use crate::flow::FlowRecord;
+
+/// The identifier columns, in order, before the features.
+pub const ID_COLUMNS: &[&str] = &[
+    "flow_id",
+    "record_kind",
+    "end_reason",
+    "seq",
+    "start_time",
+    "end_time",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "protocol",
+    "vlan",
+    "community_id",
+    "fwd_wire_bytes",
+    "bwd_wire_bytes",
+];
+
+/// A sink for flow records.
+pub trait RecordWriter {
+    fn write(&mut self, record: &FlowRecord) -> Result<(), ExportError>;
+    /// Flushes and closes the output; must be called once at the end.
+    fn finish(self: Box<Self>) -> Result<(), ExportError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Csv {
+        path: String,
+        #[source]
+        source: ::csv::Error,
+    },
+    #[error("{path}: {source}")]
+    Parquet {
+        path: String,
+        #[source]
+        source: ::parquet::errors::ParquetError,
+    },
+    #[error("{path}: {source}")]
+    Arrow {
+        path: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("{0}: unknown output format (use a .csv or .parquet file name)")]
+    UnknownFormat(String),
+}
+
+/// Opens a writer chosen by the file extension (`.csv` or `.parquet`).
+pub fn open(path: &Path, feature_names: &[String]) -> Result<Box<dyn RecordWriter>, ExportError> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") => Ok(Box::new(csv::CsvWriter::create(path, feature_names)?)),
+        Some("parquet") | Some("pq") => Ok(Box::new(parquet::ParquetWriter::create(path, feature_names)?)),
+        _ => Err(ExportError::UnknownFormat(path.display().to_string())),
+    }
+}
+
+pub fn flow_id_hex(id: u64) -> String {
+    format!("{id:016x}")
+}

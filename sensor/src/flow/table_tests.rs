@@ -1,0 +1,196 @@
+use super::*;
+use crate::decode::{Fragment, PacketMeta, TcpInfo, Transport};
+use crate::features::schema::flow_v1;
+
+const S: u64 = 1_000_000_000;
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+const RST: u8 = 0x04;
+const PSH: u8 = 0x08;
+
+fn tcp(ts_s: f64, from_client: bool, flags: u8, payload_len: u32) -> PacketMeta<'static> {
+    let (c, s) = ("10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap());
+    let (src, dst, sp, dp) = if from_client { (c, s, 50000, 445) } else { (s, c, 445, 50000) };
+    PacketMeta {
+        ts_ns: (ts_s * 1e9) as u64,
+        wire_len: 54 + payload_len,
+        vlan: 0,
+        src,
+        dst,
+        proto: 6,
+        ip_len: 40 + payload_len,
+        header_len: 40,
+        payload_len,
+        payload: &[],
+        transport: Transport::Tcp { src_port: sp, dst_port: dp, tcp: TcpInfo { flags, window: 1000, seq: 0, ack: 0 } },
+        fragment: Fragment::None,
+    }
+}
+
+fn udp(ts_s: f64, sport: u16) -> PacketMeta<'static> {
+    PacketMeta {
+        ts_ns: (ts_s * 1e9) as u64,
+        wire_len: 60,
+        vlan: 0,
+        src: "10.0.0.1".parse().unwrap(),
+        dst: "10.0.0.2".parse().unwrap(),
+        proto: 17,
+        ip_len: 46,
+        header_len: 28,
+        payload_len: 18,
+        payload: &[],
+        transport: Transport::Udp { src_port: sport, dst_port: 9999 },
+        fragment: Fragment::None,
+    }
+}
+
+fn run(cfg: FlowTableConfig, pkts: &[PacketMeta<'_>]) -> (Vec<FlowRecord>, FlowTableStats) {
+    let mut t = FlowTable::new(cfg).unwrap();
+    let mut out = Vec::new();
+    for p in pkts {
+        t.process(p, &mut |r| out.push(r));
+    }
+    t.flush(&mut |r| out.push(r));
+    assert!(t.is_empty());
+    (out, t.stats())
+}
+
+fn feature(r: &FlowRecord, name: &str) -> f64 {
+    r.features[flow_v1().index_of(name).unwrap()]
+}
+
+#[test]
+fn tcp_connection_is_one_flow_ended_by_fin() {
+    let pkts = [
+        tcp(0.0, true, SYN, 0),
+        tcp(0.001, false, SYN | ACK, 0),
+        tcp(0.002, true, ACK, 0),
+        tcp(0.003, true, ACK | PSH, 100),
+        tcp(0.004, false, ACK | PSH, 300),
+        tcp(0.005, true, FIN | ACK, 0),
+        tcp(0.006, false, FIN | ACK, 0),
+        tcp(0.007, true, ACK, 0),
+    ];
+    let (recs, stats) = run(FlowTableConfig::default(), &pkts);
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!((r.kind, r.reason), (RecordKind::Final, EndReason::TcpFin));
+    assert_eq!((r.fwd_packets, r.bwd_packets), (5, 3));
+    assert_eq!(r.src_ip().to_string(), "10.0.0.5");
+    assert_eq!((r.src_port(), r.dst_port()), (50000, 445));
+    assert_eq!(r.fwd_wire_bytes, 5 * 54 + 100);
+    assert_eq!(feature(r, "fwd_payload_bytes"), 100.0);
+    assert_eq!(feature(r, "bwd_bytes"), 3.0 * 40.0 + 300.0);
+    assert_eq!(feature(r, "fin_count"), 2.0);
+    assert_eq!(feature(r, "duration_us"), 7000.0);
+    assert_eq!(feature(r, "dst_port_admin"), 1.0);
+    assert_eq!(r.features.len(), flow_v1().len());
+    assert_eq!(stats.flows_created, 1);
+}
+
+#[test]
+fn first_packet_sender_is_the_initiator_even_mid_connection() {
+    let (recs, _) = run(FlowTableConfig::default(), &[tcp(0.0, false, ACK, 10), tcp(0.1, true, ACK, 0)]);
+    assert_eq!(recs[0].src_port(), 445);
+    assert_eq!((recs[0].fwd_packets, recs[0].bwd_packets), (1, 1));
+}
+
+#[test]
+fn idle_gap_splits_flows() {
+    let cfg = FlowTableConfig { idle_timeout_ns: 10 * S, ..FlowTableConfig::default() };
+    let (recs, _) = run(cfg, &[udp(0.0, 1), udp(5.0, 1), udp(15.5, 1)]);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0].reason, EndReason::IdleTimeout);
+    assert_eq!(recs[0].fwd_packets, 2);
+    assert_eq!(recs[1].reason, EndReason::EndOfCapture);
+    assert_ne!(recs[0].flow_id, recs[1].flow_id);
+}
+
+#[test]
+fn idle_flows_are_emitted_by_later_traffic() {
+    let cfg = FlowTableConfig { idle_timeout_ns: 10 * S, ..FlowTableConfig::default() };
+    let mut t = FlowTable::new(cfg).unwrap();
+    let mut out = Vec::new();
+    t.process(&udp(0.0, 1), &mut |r| out.push(r));
+    t.process(&udp(1.0, 2), &mut |r| out.push(r));
+    t.process(&udp(9.5, 3), &mut |r| out.push(r));
+    assert!(out.is_empty(), "nothing idle for 10 s yet");
+    t.process(&udp(10.5, 3), &mut |r| out.push(r));
+    assert_eq!(out.len(), 1, "flow 1 idle since 0 s");
+    t.process(&udp(11.5, 3), &mut |r| out.push(r));
+    assert_eq!(out.len(), 2, "flow 2 idle since 1 s");
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn long_flow_emits_cumulative_checkpoints_with_one_id() {
+    let cfg = FlowTableConfig { checkpoint_interval_ns: Some(60 * S), ..FlowTableConfig::default() };
+    let pkts: Vec<_> = (0..=20).map(|i| udp(f64::from(i) * 10.0, 7)).collect();
+    let (recs, stats) = run(cfg, &pkts);
+    let kinds: Vec<_> = recs.iter().map(|r| (r.kind, r.seq, r.fwd_packets)).collect();
+    // Checkpoints are taken when the packet at 60 s, 120 s, 180 s arrives, before it is counted.
+    assert_eq!(
+        kinds,
+        [
+            (RecordKind::Checkpoint, 0, 6),
+            (RecordKind::Checkpoint, 1, 12),
+            (RecordKind::Checkpoint, 2, 18),
+            (RecordKind::Final, 3, 21)
+        ]
+    );
+    assert!(recs.iter().all(|r| r.flow_id == recs[0].flow_id));
+    assert_eq!(stats.checkpoint_records, 3);
+}
+
+#[test]
+fn rst_closes_and_a_new_syn_starts_a_new_flow() {
+    let pkts = [
+        tcp(0.0, true, SYN, 0),
+        tcp(0.001, false, RST | ACK, 0),
+        tcp(0.5, true, SYN, 0),
+        tcp(0.501, false, SYN | ACK, 0),
+    ];
+    let (recs, _) = run(FlowTableConfig::default(), &pkts);
+    assert_eq!(recs.len(), 2);
+    assert_eq!((recs[0].reason, recs[0].fwd_packets, recs[0].bwd_packets), (EndReason::TcpRst, 1, 1));
+    assert_eq!((recs[1].fwd_packets, recs[1].bwd_packets), (1, 1));
+}
+
+#[test]
+fn trailing_packets_within_the_linger_stay_in_the_flow() {
+    let pkts = [tcp(0.0, true, RST, 0), tcp(0.5, true, RST, 0), tcp(3.0, true, ACK, 0)];
+    let (recs, _) = run(FlowTableConfig::default(), &pkts);
+    assert_eq!(recs.len(), 2, "the packet 3 s later is past the 2 s linger");
+    assert_eq!(recs[0].fwd_packets, 2);
+}
+
+#[test]
+fn full_table_evicts_the_oldest_and_counts_it() {
+    let cfg = FlowTableConfig { max_flows: 2, ..FlowTableConfig::default() };
+    let (recs, stats) = run(cfg, &[udp(0.0, 1), udp(1.0, 2), udp(2.0, 3)]);
+    assert_eq!(stats.evicted, 1);
+    assert_eq!(recs[0].reason, EndReason::Evicted);
+    assert_eq!(recs[0].src_port(), 1);
+    assert_eq!(stats.peak_flows, 2);
+}
+
+#[test]
+fn out_of_order_packets_are_counted_not_negative() {
+    let (recs, stats) = run(FlowTableConfig::default(), &[udp(1.0, 1), udp(0.5, 1)]);
+    assert_eq!(stats.out_of_order_packets, 1);
+    assert_eq!(feature(&recs[0], "duration_us"), 0.0);
+}
+
+#[test]
+fn flow_ids_are_stable_across_runs() {
+    let a = run(FlowTableConfig::default(), &[udp(0.0, 1)]).0[0].flow_id;
+    let b = run(FlowTableConfig::default(), &[udp(0.0, 1)]).0[0].flow_id;
+    assert_eq!(a, b);
+}
+
+#[test]
+fn slot_fits_the_memory_budget() {
+    // ≤ 512 bytes per tracked flow including the index (about 10 bytes per flow at load 1/2).
+    assert!(FlowTable::slot_bytes() <= 496, "slot is {} bytes", FlowTable::slot_bytes());
+}
