@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use sensor::capture::CaptureError;
 use sensor::flow::RecordKind;
 
 /// (proto, endpoint a, endpoint b) with a ≤ b, endpoints as "ip:port" strings.
@@ -34,7 +35,12 @@ fn endpoint(ip: &str, port: &str) -> String {
 /// Our totals per conversation from final records (checkpoints are cumulative snapshots).
 fn ours(path: &Path) -> BTreeMap<ConvKey, Totals> {
     let (records, summary) = common::records_of(path);
-    assert!(summary.capture_error.is_none(), "{}: {:?}", path.display(), summary.capture_error);
+    // One of the public captures ends one byte into a record header (tshark: "cut short in the middle
+    // of a packet"); both tools count the packets before it.
+    match &summary.capture_error {
+        None | Some(CaptureError::Truncated { .. }) => {}
+        Some(e) => panic!("{}: {e}", path.display()),
+    }
     let mut map: BTreeMap<ConvKey, Totals> = BTreeMap::new();
     for r in records.iter().filter(|r| r.kind == RecordKind::Final) {
         let proto = match r.key.proto {
@@ -67,11 +73,21 @@ impl Size {
     }
 }
 
+/// tshark exits non-zero on a capture cut short, after printing what it read; anything else fails.
+fn check_tshark_status(path: &Path, out: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || stderr.contains("cut short in the middle of a packet"),
+        "tshark failed on {}: {stderr}",
+        path.display()
+    );
+}
+
 /// Conversations from `tshark -q -z conv,tcp -z conv,udp` (sizes as printed).
 fn tshark_conversations(path: &Path) -> BTreeMap<ConvKey, Vec<(u64, Size)>> {
     let out =
         Command::new("tshark").args(["-n", "-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"]).arg(path).output().unwrap();
-    assert!(out.status.success(), "tshark failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    check_tshark_status(path, &out);
     let text = String::from_utf8(out.stdout).unwrap();
     let mut proto = "";
     let mut map: BTreeMap<ConvKey, Vec<(u64, Size)>> = BTreeMap::new();
@@ -113,7 +129,7 @@ fn tshark_frames(path: &Path) -> BTreeMap<ConvKey, Totals> {
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success());
+    check_tshark_status(path, &out);
     let mut map: BTreeMap<ConvKey, Totals> = BTreeMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
         let f: Vec<&str> = line.split(',').collect();

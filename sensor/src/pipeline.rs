@@ -6,8 +6,11 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::capture::{CaptureError, PcapFileReader, RawPacket};
-use crate::decode::{Decoder, DropCounts};
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::capture::pcap_file::MAX_BATCH;
+use crate::capture::{CaptureError, LinkType, PcapFileReader, RawPacket};
+use crate::decode::{Decoder, DropCounts, Fragment, PacketMeta, Transport};
 use crate::flow::{FlowRecord, FlowTable, FlowTableConfig, FlowTableStats};
 
 /// Bound on IP datagrams whose fragments are being tracked.
@@ -35,6 +38,22 @@ impl FlowPipeline {
         }
     }
 
+    /// Several captured frames, in order; the same result as [`FlowPipeline::packet`] on each, faster
+    /// (the flow table overlaps the memory latency of their lookups).
+    pub fn batch(&mut self, raws: &[RawPacket<'_>], emit: &mut impl FnMut(FlowRecord)) {
+        for chunk in raws.chunks(MAX_BATCH) {
+            let mut metas = [PLACEHOLDER; MAX_BATCH];
+            let mut n = 0;
+            for raw in chunk {
+                if let Ok(meta) = self.decoder.decode(raw) {
+                    metas[n] = meta;
+                    n += 1;
+                }
+            }
+            self.table.process_batch(&metas[..n], emit);
+        }
+    }
+
     /// Ends all flows (end of input).
     pub fn finish(&mut self, emit: &mut impl FnMut(FlowRecord)) {
         self.table.flush(emit);
@@ -48,6 +67,25 @@ impl FlowPipeline {
         &self.table
     }
 }
+
+/// Fills unused lanes of a batch; never processed.
+const PLACEHOLDER: PacketMeta<'static> = PacketMeta {
+    ts_ns: 0,
+    wire_len: 0,
+    vlan: 0,
+    src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    proto: 0,
+    ip_len: 0,
+    header_len: 0,
+    payload_len: 0,
+    payload: &[],
+    transport: Transport::Other,
+    fragment: Fragment::None,
+};
+
+/// An empty frame, to fill batch arrays before the reader does.
+pub const EMPTY_RAW: RawPacket<'static> = RawPacket { ts_ns: 0, orig_len: 0, link: LinkType::Ethernet, data: &[] };
 
 /// What a run over a capture did.
 #[derive(Debug)]
@@ -89,6 +127,8 @@ impl RunSummary {
     }
 }
 
+const PROGRESS_EVERY: u64 = 65_536;
+
 /// Progress hook: called every few thousand packets with (bytes read so far, packets so far).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
@@ -106,18 +146,21 @@ pub fn run_file(
     let started = Instant::now();
     let mut packets = 0u64;
     let mut progress = progress;
+    let mut next_progress = PROGRESS_EVERY;
     let capture_error = loop {
-        match reader.next_packet() {
-            Ok(Some(raw)) => {
-                packets += 1;
-                pipeline.packet(&raw, emit);
-                if packets % 65_536 == 0
+        let mut batch = [EMPTY_RAW; MAX_BATCH];
+        match reader.next_batch(&mut batch) {
+            Ok(0) => break None,
+            Ok(n) => {
+                packets += n as u64;
+                pipeline.batch(&batch[..n], emit);
+                if packets >= next_progress
                     && let Some(p) = progress.as_mut()
                 {
+                    next_progress += PROGRESS_EVERY;
                     p(reader.bytes_read(), packets);
                 }
             }
-            Ok(None) => break None,
             Err(e) => break Some(e),
         }
     };

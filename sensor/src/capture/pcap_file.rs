@@ -101,7 +101,15 @@ pub struct PcapFileReader<R: Read = File> {
     interfaces: Vec<Interface>,
     /// Timestamp of the last packet returned, for Simple Packet Blocks.
     last_ts_ns: u64,
+    /// While a batch is collected, refills append instead of compacting, so that the records already
+    /// found stay where they are.
+    pinned: bool,
+    /// An error met while collecting a batch that already held packets: returned by the next call.
+    pending: Option<CaptureError>,
 }
+
+/// Most packets [`PcapFileReader::next_batch`] returns at once.
+pub const MAX_BATCH: usize = 64;
 
 #[derive(Clone, Copy)]
 enum State {
@@ -111,6 +119,7 @@ enum State {
 }
 
 /// A packet found in the buffer: `buf[data_start..data_end]`.
+#[derive(Clone, Copy)]
 struct Record {
     ts_ns: u64,
     orig_len: u32,
@@ -235,6 +244,8 @@ impl<R: Read> PcapFileReader<R> {
             state: State::Finished,
             interfaces: Vec::new(),
             last_ts_ns: 0,
+            pinned: false,
+            pending: None,
         };
         this.read_file_header()?;
         Ok(this)
@@ -258,6 +269,77 @@ impl<R: Read> PcapFileReader<R> {
     /// The next packet, borrowed from the reader's buffer; `Ok(None)` at the end of the input and
     /// after any error.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        Ok(self.next_record()?.map(|r| self.raw(&r)))
+    }
+
+    /// Up to `out.len()` (at most [`MAX_BATCH`]) packets at once, all borrowed from the buffer, so a
+    /// caller can look ahead (prefetch) across them. Returns how many were stored; 0 at the end of the
+    /// input and after any error. An error met after some packets is returned by the next call.
+    pub fn next_batch<'a>(&'a mut self, out: &mut [RawPacket<'a>]) -> Result<usize, CaptureError> {
+        if let Some(e) = self.pending.take() {
+            return Err(e);
+        }
+        let max = out.len().min(MAX_BATCH);
+        let empty = Record { ts_ns: 0, orig_len: 0, link: LinkType::Ethernet, data_start: 0, data_end: 0 };
+        let mut records = [empty; MAX_BATCH];
+        let mut n = 0;
+        while n < max {
+            // The first record may refill the buffer freely; later ones are taken only while they are
+            // already buffered, so the batch ends instead of moving or growing the buffer.
+            if n > 0 {
+                if !self.next_record_is_buffered() {
+                    break;
+                }
+                self.pinned = true;
+            }
+            match self.next_record() {
+                Ok(Some(r)) => {
+                    records[n] = r;
+                    n += 1;
+                }
+                Ok(None) => break,
+                Err(e) if n == 0 => {
+                    self.pinned = false;
+                    return Err(e);
+                }
+                Err(e) => {
+                    self.pending = Some(e);
+                    break;
+                }
+            }
+        }
+        self.pinned = false;
+        for (slot, r) in out.iter_mut().zip(&records[..n]) {
+            *slot = self.raw(r);
+        }
+        Ok(n)
+    }
+
+    /// Whether the next record (pcap) or block (pcapng, not a section header) is wholly in the buffer.
+    fn next_record_is_buffered(&self) -> bool {
+        let avail = &self.buf[self.start..self.end];
+        match self.state {
+            State::Pcap { .. } => {
+                avail.len() >= PCAP_RECORD_HEADER_LEN
+                    && avail.len() - PCAP_RECORD_HEADER_LEN >= self.order.u32(avail, 8) as usize
+            }
+            State::Pcapng => {
+                avail.len() >= 8
+                    && self.order.u32(avail, 0) != BT_SHB
+                    && avail.len() >= self.order.u32(avail, 4) as usize
+            }
+            State::Finished => true,
+        }
+    }
+
+    fn raw(&self, r: &Record) -> RawPacket<'_> {
+        RawPacket { ts_ns: r.ts_ns, orig_len: r.orig_len, link: r.link, data: &self.buf[r.data_start..r.data_end] }
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>, CaptureError> {
         let record = match self.state {
             State::Pcap { nano, link } => self.next_pcap_record(nano, link),
             State::Pcapng => self.next_pcapng_record(),
@@ -266,12 +348,7 @@ impl<R: Read> PcapFileReader<R> {
         match record {
             Ok(Some(r)) => {
                 self.last_ts_ns = r.ts_ns;
-                Ok(Some(RawPacket {
-                    ts_ns: r.ts_ns,
-                    orig_len: r.orig_len,
-                    link: r.link,
-                    data: &self.buf[r.data_start..r.data_end],
-                }))
+                Ok(Some(r))
             }
             Ok(None) => {
                 self.state = State::Finished;
@@ -552,16 +629,19 @@ impl<R: Read> PcapFileReader<R> {
 
     #[cold]
     fn refill(&mut self, need: usize) -> Result<bool, CaptureError> {
-        if self.start > 0 {
+        if self.start > 0 && !self.pinned {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+        // Pinned (inside a batch), the bytes before `start` still hold the batch's packets.
+        let need = self.start + need;
         while self.end < need && !self.eof {
             if self.end == self.buf.len() {
                 // Full, yet one record needs more: double, so that a bogus length costs memory
-                // only as far as the input really holds that many bytes.
-                let cap = need.max(MAX_BUFFER_LEN);
+                // only as far as the input really holds that many bytes. A batch adds at most
+                // MAX_BATCH records on top.
+                let cap = need.max(MAX_BUFFER_LEN + self.start);
                 self.buf.resize(self.buf.len().saturating_mul(2).min(cap), 0);
             }
             let free = &mut self.buf[self.end..];

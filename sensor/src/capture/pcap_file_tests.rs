@@ -578,3 +578,57 @@ proptest! {
         drain(&file[..len]);
     }
 }
+
+/// Reads every packet in batches of `size`.
+fn read_batches<R: Read>(mut reader: PcapFileReader<R>, size: usize) -> (Vec<Packet>, Option<CaptureError>) {
+    let mut packets = Vec::new();
+    let error = loop {
+        let mut batch = [RawPacket { ts_ns: 0, orig_len: 0, link: LinkType::Ethernet, data: &[] }; MAX_BATCH];
+        match reader.next_batch(&mut batch[..size]) {
+            Ok(0) => break None,
+            Ok(n) => {
+                // `position()` is only meaningful per packet in sequential reads.
+                packets.extend(batch[..n].iter().map(|p| packet(p.ts_ns, p.orig_len, p.link, p.data, 0)));
+            }
+            Err(e) => break Some(e),
+        }
+    };
+    (packets, error)
+}
+
+fn without_offsets(packets: Vec<Packet>) -> Vec<Packet> {
+    packets.into_iter().map(|p| Packet { next_offset: 0, ..p }).collect()
+}
+
+#[test]
+fn batches_equal_sequential_reads_across_refills_and_errors() {
+    let mut file = Vec::new();
+    let mut w = PcapWriter::new(&mut file, LinkType::Ethernet, 65535, TsResolution::Nano).unwrap();
+    for i in 0..200u32 {
+        let data: Vec<u8> = (0..(i * 37 % 1500 + 14)).map(|b| (b ^ i) as u8).collect();
+        w.write_packet(u64::from(i) * 1000, data.len() as u32 + 4, &data).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let expected = without_offsets(read_ok(&file));
+    for size in [1, 7, MAX_BATCH] {
+        let trickle = Trickle { bytes: &file, error: None };
+        let (got, error) = read_batches(PcapFileReader::from_reader(trickle, "pipe".into()).unwrap(), size);
+        assert!(error.is_none());
+        assert_eq!(got, expected, "batch size {size}");
+    }
+    // Cut inside the last record: every complete packet, then the error, then nothing.
+    let cut = &file[..file.len() - 3];
+    let (got, error) = read_batches(PcapFileReader::from_reader(cut, "cut".into()).unwrap(), MAX_BATCH);
+    assert_eq!(got, expected[..199]);
+    assert!(matches!(error, Some(CaptureError::Truncated { .. })), "{error:?}");
+}
+
+#[test]
+fn empty_regular_file_is_not_a_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.pcap");
+    std::fs::write(&path, b"").unwrap();
+    let err = PcapFileReader::open(&path).map(|_| ()).unwrap_err();
+    assert!(matches!(err, CaptureError::Truncated { offset: 0, .. }), "{err}");
+}

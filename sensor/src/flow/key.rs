@@ -77,6 +77,15 @@ fn addr_bytes(ip: IpAddr) -> [u8; 16] {
 }
 
 impl FlowKey {
+    /// An all-zero placeholder, for unused lanes of a batch.
+    pub const EMPTY: FlowKey = FlowKey {
+        lo: Endpoint { addr: [0; 16], port: 0 },
+        hi: Endpoint { addr: [0; 16], port: 0 },
+        vlan: 0,
+        proto: 0,
+        family: Family::V4,
+    };
+
     /// The canonical key of a decoded packet and the side it travels on.
     pub fn from_packet(meta: &PacketMeta<'_>) -> (FlowKey, KeySide) {
         let (src_port, dst_port, symmetric) = match meta.transport {

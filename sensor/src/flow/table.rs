@@ -5,37 +5,41 @@
 //! - Flow boundaries are exact: when a packet arrives for a flow that has been idle longer than the idle
 //!   timeout, or whose TCP close linger has passed, or that is closing and sees a new SYN, the old flow
 //!   is ended first and the packet starts a new flow.
-//! - Emission of expired flows is lazy but prompt: flows sit in two intrusive lists (active, closing),
-//!   and a flow moves to the tail of its list only on its first packet in a new second of packet time.
-//!   The lists are so ordered by the second of each flow's last packet, a flow is emitted at most ~1 s
-//!   after it expired, and the per-packet cost is O(1) without touching neighbouring slots on most
-//!   packets.
-//! - TCP: RST from either side, or FIN seen in both directions, moves the flow to the closing list; it
-//!   ends once no packet came for the close linger (trailing ACKs and retransmissions count into it).
+//! - Emission of expired flows is lazy but prompt: a sweep walks the slots in order, at a pace set by
+//!   packet time, so that every slot is checked once per [`SWEEP_PERIOD_NS`]. A flow is emitted at most
+//!   about two sweep periods after it expired. The walk is sequential (cheap for the memory system) and
+//!   costs about one slot check per packet at a million flows and a million packets per second.
+//! - TCP: RST from either side, or FIN seen in both directions, makes the flow *closing*; it ends once
+//!   no packet came for the close linger (trailing ACKs and retransmissions count into it).
 //! - Long flows emit a checkpoint record every checkpoint interval (features are cumulative from the
 //!   flow's start, same flow id), checked when the flow's next packet arrives.
-//! - At most `max_flows` flows are tracked. A new flow in a full table first ends the oldest closing
-//!   flow, else evicts the least recently refreshed active flow (counted in `evicted`).
-//! - Memory: slots live in fixed chunks of [`CHUNK`] slots (no doubling), the index is a hash table of
-//!   `u32` slot numbers with a random seed (no hash flooding).
+//! - At most `max_flows` flows are tracked. A new flow in a full table ends one of [`EVICTION_SAMPLE`]
+//!   flows sampled after a rotating cursor: an expired or closing one if there is one (ended as such),
+//!   else the least recently active (counted in `evicted`). Sampled, not exact, LRU: exact LRU order
+//!   costs two cache misses per packet to maintain.
+//! - Memory: slots live in fixed chunks of [`CHUNK`] slots (no doubling); the index ([`super::index`])
+//!   holds 8-byte entries; hashes have a random seed (no hash flooding).
+//! - Speed: a lookup is two dependent cache misses (index entry, then slot).
+//!   [`FlowTable::process_batch`] prefetches each packet's index entry, then its likely slot, some
+//!   packets ahead, so the misses overlap. Results are identical to feeding the packets one by one.
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-
 use super::Direction;
+use super::index::{FlowIndex, MAX_SLOTS, prefetch};
 use super::key::{FlowKey, KeySide};
 use super::record::{EndReason, FlowRecord, RecordKind};
 use crate::decode::{PacketMeta, Transport};
 use crate::features::tcp::flag;
 use crate::features::{FlowFacts, FlowFeatures};
 
-const NIL: u32 = u32::MAX;
 /// Slots per allocation chunk (about 2 MB): at most one partly used chunk is overhead.
 pub const CHUNK: usize = 4 * 1024;
 const SECOND_NS: u64 = 1_000_000_000;
-/// A flow's list position is refreshed on its first packet in each such period of packet time.
-const REFRESH_NS: u64 = SECOND_NS;
+/// Every slot is checked for expiry once per this much packet time.
+pub const SWEEP_PERIOD_NS: u64 = SECOND_NS;
+/// Flows sampled to choose an eviction victim.
+pub const EVICTION_SAMPLE: u32 = 16;
 
 /// Flow table settings (all times in packet time).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +74,7 @@ pub enum FlowConfigError {
     CheckpointInterval(u64),
     #[error("TCP close linger must not exceed the idle timeout, got {0} ns")]
     CloseLinger(u64),
-    #[error("max_flows must be between 1 and {max}, got {got}", max = u32::MAX - 1)]
+    #[error("max_flows must be between 1 and {max}, got {got}", max = MAX_SLOTS - 1)]
     MaxFlows { got: usize },
 }
 
@@ -87,7 +91,7 @@ impl FlowTableConfig {
         if self.tcp_close_linger_ns > self.idle_timeout_ns {
             return Err(FlowConfigError::CloseLinger(self.tcp_close_linger_ns));
         }
-        if self.max_flows == 0 || self.max_flows >= NIL as usize {
+        if self.max_flows == 0 || self.max_flows >= MAX_SLOTS as usize {
             return Err(FlowConfigError::MaxFlows { got: self.max_flows });
         }
         Ok(())
@@ -109,43 +113,41 @@ pub struct FlowTableStats {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum List {
-    Active = 0,
-    Closing = 1,
+enum SlotState {
+    Free,
+    Active,
+    /// TCP teardown seen; ends after the close linger.
+    Closing,
 }
 
 struct Slot {
     key: FlowKey,
     features: FlowFeatures,
-    prev: u32,
-    next: u32,
     /// Checkpoints emitted so far.
     seq: u32,
     lo_is_initiator: bool,
-    list: List,
+    state: SlotState,
     close_reason: EndReason,
 }
 
-#[derive(Clone, Copy)]
-struct Ends {
-    head: u32,
-    tail: u32,
-}
-
-/// The flow table. Feed packets in capture order with [`FlowTable::process`]; records come out through
-/// the `emit` callback; call [`FlowTable::flush`] at the end of a capture.
+/// The flow table. Feed packets in capture order with [`FlowTable::process`] (or
+/// [`FlowTable::process_batch`]); records come out through the `emit` callback; call
+/// [`FlowTable::flush`] at the end of a capture.
 pub struct FlowTable {
     cfg: FlowTableConfig,
     chunks: Vec<Vec<Slot>>,
     /// Slots ever allocated (free or used).
     allocated: u32,
-    /// Head of the free-slot chain (linked through `next`).
-    free: u32,
-    index: HashTable<u32>,
+    /// Free slot numbers, reused last-in first-out.
+    free: Vec<u32>,
+    index: FlowIndex,
     hasher: foldhash::fast::RandomState,
-    lists: [Ends; 2],
     live: usize,
     now: u64,
+    /// Start (packet time) of the current sweep pass, and the next slot it checks.
+    sweep_start: u64,
+    sweep_cursor: u32,
+    evict_cursor: u32,
     stats: FlowTableStats,
 }
 
@@ -156,12 +158,14 @@ impl FlowTable {
             cfg,
             chunks: Vec::new(),
             allocated: 0,
-            free: NIL,
-            index: HashTable::new(),
+            free: Vec::new(),
+            index: FlowIndex::default(),
             hasher: foldhash::fast::RandomState::default(),
-            lists: [Ends { head: NIL, tail: NIL }; 2],
             live: 0,
             now: 0,
+            sweep_start: 0,
+            sweep_cursor: 0,
+            evict_cursor: 0,
             stats: FlowTableStats::default(),
         })
     }
@@ -186,7 +190,9 @@ impl FlowTable {
     /// Bytes held by the table: slot chunks and the index.
     pub fn memory_bytes(&self) -> usize {
         let slots: usize = self.chunks.iter().map(|c| c.capacity()).sum();
-        slots * std::mem::size_of::<Slot>() + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+        slots * std::mem::size_of::<Slot>()
+            + self.index.memory_bytes()
+            + self.free.capacity() * std::mem::size_of::<u32>()
     }
 
     /// Bytes of one flow slot.
@@ -206,6 +212,72 @@ impl FlowTable {
 
     /// Adds one packet; records of flows that end or checkpoint are passed to `emit`.
     pub fn process(&mut self, meta: &PacketMeta<'_>, emit: &mut impl FnMut(FlowRecord)) {
+        let (key, side) = FlowKey::from_packet(meta);
+        let hash = self.hasher.hash_one(key);
+        self.process_keyed(meta, key, side, hash, emit);
+    }
+
+    /// Adds packets in order, exactly as [`FlowTable::process`] one by one would, with the memory
+    /// latency of their lookups overlapped (see the module doc).
+    pub fn process_batch(&mut self, metas: &[PacketMeta<'_>], emit: &mut impl FnMut(FlowRecord)) {
+        /// Packets between prefetching a slot and processing its packet (the index entry is
+        /// prefetched twice as far ahead).
+        const AHEAD: usize = 12;
+        const LANES: usize = 64;
+        for chunk in metas.chunks(LANES) {
+            let n = chunk.len();
+            let mut keyed = [(FlowKey::EMPTY, KeySide::LoToHi, 0u64); LANES];
+            for (k, meta) in keyed.iter_mut().zip(chunk) {
+                let (key, side) = FlowKey::from_packet(meta);
+                *k = (key, side, self.hasher.hash_one(key));
+            }
+            for &(_, _, hash) in &keyed[..n.min(2 * AHEAD)] {
+                self.index.prefetch(hash);
+            }
+            for &(_, _, hash) in &keyed[..n.min(AHEAD)] {
+                self.prefetch_likely_slot(hash);
+            }
+            for (j, meta) in chunk.iter().enumerate() {
+                if let Some(&(_, _, hash)) = keyed[..n].get(j + 2 * AHEAD) {
+                    self.index.prefetch(hash);
+                }
+                if let Some(&(_, _, hash)) = keyed[..n].get(j + AHEAD) {
+                    self.prefetch_likely_slot(hash);
+                }
+                let (key, side, hash) = keyed[j];
+                self.process_keyed(meta, key, side, hash, emit);
+            }
+        }
+    }
+
+    #[inline]
+    fn prefetch_likely_slot(&self, hash: u64) {
+        if let Some(i) = self.index.likely_slot(hash) {
+            self.prefetch_slot(i);
+        }
+    }
+
+    /// Prefetches every cache line of slot `i`.
+    #[inline]
+    fn prefetch_slot(&self, i: u32) {
+        let Some(slot) = self.chunks.get(i as usize / CHUNK).and_then(|c| c.get(i as usize % CHUNK)) else {
+            return;
+        };
+        let base = std::ptr::from_ref(slot).cast::<u8>();
+        for line in (0..std::mem::size_of::<Slot>()).step_by(64) {
+            prefetch(base.wrapping_add(line));
+        }
+        prefetch(base.wrapping_add(std::mem::size_of::<Slot>() - 1));
+    }
+
+    fn process_keyed(
+        &mut self,
+        meta: &PacketMeta<'_>,
+        key: FlowKey,
+        side: KeySide,
+        hash: u64,
+        emit: &mut impl FnMut(FlowRecord),
+    ) {
         self.stats.packets += 1;
         if meta.ts_ns < self.now {
             self.stats.out_of_order_packets += 1;
@@ -214,10 +286,8 @@ impl FlowTable {
         self.now = now;
         self.expire(now, emit);
 
-        let (key, side) = FlowKey::from_packet(meta);
-        let hash = self.hasher.hash_one(key);
         let chunks = &self.chunks;
-        let found = self.index.find(hash, |&i| chunks[i as usize / CHUNK][i as usize % CHUNK].key == key).copied();
+        let found = self.index.find(hash, |i| chunks[i as usize / CHUNK][i as usize % CHUNK].key == key);
         let i = match found {
             Some(i) => match self.ends_before(i, meta, now) {
                 Some(reason) => {
@@ -235,47 +305,44 @@ impl FlowTable {
         let s = self.slot_mut(i);
         let forward = (side == KeySide::LoToHi) == s.lo_is_initiator;
         let dir = if forward { Direction::Forward } else { Direction::Backward };
-        let last_before = s.features.last_ns();
-        let is_new = s.features.packets(Direction::Forward) == 0;
         s.features.update(dir, meta);
-        let closing = match meta.transport {
-            Transport::Tcp { tcp, .. } if s.list == List::Active => {
-                let fin_both = s.features.tcp_flags_seen(Direction::Forward)
-                    & s.features.tcp_flags_seen(Direction::Backward)
-                    & flag::FIN
-                    != 0;
-                if tcp.flags & flag::RST != 0 {
-                    Some(EndReason::TcpRst)
-                } else if fin_both {
-                    Some(EndReason::TcpFin)
-                } else {
-                    None
-                }
+        if let Transport::Tcp { tcp, .. } = meta.transport
+            && s.state == SlotState::Active
+        {
+            let fin_both = s.features.tcp_flags_seen(Direction::Forward)
+                & s.features.tcp_flags_seen(Direction::Backward)
+                & flag::FIN
+                != 0;
+            if tcp.flags & flag::RST != 0 {
+                s.state = SlotState::Closing;
+                s.close_reason = EndReason::TcpRst;
+            } else if fin_both {
+                s.state = SlotState::Closing;
+                s.close_reason = EndReason::TcpFin;
             }
-            _ => None,
-        };
-        if let Some(reason) = closing {
-            self.slot_mut(i).close_reason = reason;
-            self.move_to_tail(i, List::Closing);
-        } else if !is_new && now / REFRESH_NS != last_before / REFRESH_NS {
-            let list = self.slot(i).list;
-            self.move_to_tail(i, list);
         }
     }
 
     /// Whether the flow in slot `i` must end before `meta` is counted (and why).
     fn ends_before(&self, i: u32, meta: &PacketMeta<'_>, now: u64) -> Option<EndReason> {
         let s = self.slot(i);
-        match s.list {
-            List::Closing => {
-                let new_syn = matches!(meta.transport, Transport::Tcp { tcp, .. }
-                    if tcp.flags & (flag::SYN | flag::ACK) == flag::SYN);
-                let lingered = now.saturating_sub(s.features.last_ns()) > self.cfg.tcp_close_linger_ns;
-                (new_syn || lingered).then_some(s.close_reason)
-            }
-            List::Active => {
-                (now.saturating_sub(s.features.last_ns()) > self.cfg.idle_timeout_ns).then_some(EndReason::IdleTimeout)
-            }
+        let new_syn = matches!(meta.transport, Transport::Tcp { tcp, .. }
+            if tcp.flags & (flag::SYN | flag::ACK) == flag::SYN);
+        match self.expiry(s, now) {
+            Some(reason) => Some(reason),
+            None if s.state == SlotState::Closing && new_syn => Some(s.close_reason),
+            None => None,
+        }
+    }
+
+    /// Why the flow in `s` has ended by `now` without a new packet, if it has.
+    #[inline]
+    fn expiry(&self, s: &Slot, now: u64) -> Option<EndReason> {
+        let quiet = now.saturating_sub(s.features.last_ns());
+        match s.state {
+            SlotState::Active if quiet > self.cfg.idle_timeout_ns => Some(EndReason::IdleTimeout),
+            SlotState::Closing if quiet > self.cfg.tcp_close_linger_ns => Some(s.close_reason),
+            _ => None,
         }
     }
 
@@ -293,35 +360,76 @@ impl FlowTable {
         s.seq = u32::try_from(elapsed).unwrap_or(u32::MAX);
     }
 
-    /// Ends flows whose idle timeout or close linger passed before `now`.
+    /// Advances the sweep to `now`, ending the flows it finds idle or past their close linger. Live
+    /// capture calls this on a timer too, so flows end while no packet arrives.
     pub fn expire(&mut self, now: u64, emit: &mut impl FnMut(FlowRecord)) {
-        for (list, timeout) in [(List::Active, self.cfg.idle_timeout_ns), (List::Closing, self.cfg.tcp_close_linger_ns)]
-        {
-            loop {
-                let head = self.lists[list as usize].head;
-                if head == NIL || now.saturating_sub(self.slot(head).features.last_ns()) <= timeout {
-                    break;
+        if self.sweep_start == 0 {
+            self.sweep_start = now;
+        }
+        loop {
+            let elapsed = now.saturating_sub(self.sweep_start);
+            let target = if elapsed >= SWEEP_PERIOD_NS {
+                self.allocated
+            } else {
+                // allocated < 2^30 and elapsed < 2^30: no overflow.
+                (u64::from(self.allocated) * elapsed / SWEEP_PERIOD_NS) as u32
+            };
+            while self.sweep_cursor < target {
+                let i = self.sweep_cursor;
+                self.sweep_cursor += 1;
+                if let Some(reason) = self.expiry(self.slot(i), now) {
+                    self.finish_slot(i, reason, emit);
                 }
-                let reason = match list {
-                    List::Active => EndReason::IdleTimeout,
-                    List::Closing => self.slot(head).close_reason,
-                };
-                self.finish_slot(head, reason, emit);
             }
+            if elapsed < SWEEP_PERIOD_NS || self.sweep_cursor < self.allocated {
+                return;
+            }
+            // Pass complete: the next one starts a period later, or now less a period after a jump in
+            // time (so one full pass runs at once).
+            self.sweep_start = (self.sweep_start + SWEEP_PERIOD_NS).max(now - SWEEP_PERIOD_NS);
+            self.sweep_cursor = 0;
         }
     }
 
-    /// Ends every flow (end of capture). Closing flows keep their teardown reason.
+    /// Ends every flow (end of capture), in slot order. Closing flows keep their teardown reason.
     pub fn flush(&mut self, emit: &mut impl FnMut(FlowRecord)) {
-        while self.lists[List::Closing as usize].head != NIL {
-            let i = self.lists[List::Closing as usize].head;
-            let reason = self.slot(i).close_reason;
+        for i in 0..self.allocated {
+            let reason = match self.slot(i).state {
+                SlotState::Free => continue,
+                SlotState::Active => EndReason::EndOfCapture,
+                SlotState::Closing => self.slot(i).close_reason,
+            };
             self.finish_slot(i, reason, emit);
         }
-        while self.lists[List::Active as usize].head != NIL {
-            let i = self.lists[List::Active as usize].head;
-            self.finish_slot(i, EndReason::EndOfCapture, emit);
+    }
+
+    /// Makes room for one flow in a full table (see the module doc).
+    fn evict_one(&mut self, emit: &mut impl FnMut(FlowRecord)) {
+        let mut victim: Option<(u32, u64)> = None;
+        for _ in 0..EVICTION_SAMPLE.min(self.allocated) {
+            let i = self.evict_cursor % self.allocated;
+            self.evict_cursor = (i + 1) % self.allocated;
+            let s = self.slot(i);
+            if s.state == SlotState::Free {
+                continue;
+            }
+            if let Some(reason) = self.expiry(s, self.now) {
+                self.finish_slot(i, reason, emit);
+                return;
+            }
+            if s.state == SlotState::Closing {
+                let reason = s.close_reason;
+                self.finish_slot(i, reason, emit);
+                return;
+            }
+            let last = s.features.last_ns();
+            if victim.is_none_or(|(_, oldest)| last < oldest) {
+                victim = Some((i, last));
+            }
         }
+        let (i, _) = victim.expect("a full table has live slots");
+        self.finish_slot(i, EndReason::Evicted, emit);
+        self.stats.evicted += 1;
     }
 
     fn create(
@@ -333,44 +441,32 @@ impl FlowTable {
         emit: &mut impl FnMut(FlowRecord),
     ) -> u32 {
         if self.live >= self.cfg.max_flows {
-            let closing = self.lists[List::Closing as usize].head;
-            if closing != NIL {
-                let reason = self.slot(closing).close_reason;
-                self.finish_slot(closing, reason, emit);
-            } else {
-                let victim = self.lists[List::Active as usize].head;
-                self.finish_slot(victim, EndReason::Evicted, emit);
-                self.stats.evicted += 1;
-            }
+            self.evict_one(emit);
         }
         let slot = Slot {
             key,
             features: FlowFeatures::new(meta),
-            prev: NIL,
-            next: NIL,
             seq: 0,
             lo_is_initiator: side == KeySide::LoToHi,
-            list: List::Active,
+            state: SlotState::Active,
             close_reason: EndReason::IdleTimeout,
         };
-        let i = if self.free != NIL {
-            let i = self.free;
-            self.free = self.slot(i).next;
-            *self.slot_mut(i) = slot;
-            i
-        } else {
-            let i = self.allocated;
-            if i as usize % CHUNK == 0 {
-                self.chunks.push(Vec::with_capacity(CHUNK));
+        let i = match self.free.pop() {
+            Some(i) => {
+                *self.slot_mut(i) = slot;
+                i
             }
-            self.chunks.last_mut().expect("chunk pushed above").push(slot);
-            self.allocated += 1;
-            i
+            None => {
+                let i = self.allocated;
+                if i as usize % CHUNK == 0 {
+                    self.chunks.push(Vec::with_capacity(CHUNK));
+                }
+                self.chunks.last_mut().expect("chunk pushed above").push(slot);
+                self.allocated += 1;
+                i
+            }
         };
-        self.push_tail(i, List::Active);
-        let chunks = &self.chunks;
-        let hasher = &self.hasher;
-        self.index.insert_unique(hash, i, |&j| hasher.hash_one(chunks[j as usize / CHUNK][j as usize % CHUNK].key));
+        self.index.insert(hash, i);
         self.live += 1;
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.live as u64);
@@ -385,15 +481,9 @@ impl FlowTable {
     fn finish(&mut self, i: u32, hash: u64, reason: EndReason, emit: &mut impl FnMut(FlowRecord)) {
         emit(self.record(i, RecordKind::Final, reason));
         self.stats.final_records += 1;
-        match self.index.find_entry(hash, |&j| j == i) {
-            Ok(entry) => {
-                entry.remove();
-            }
-            Err(_) => unreachable!("a live slot is always indexed"),
-        }
-        self.unlink(i);
-        self.slot_mut(i).next = self.free;
-        self.free = i;
+        self.index.remove(hash, i);
+        self.slot_mut(i).state = SlotState::Free;
+        self.free.push(i);
         self.live -= 1;
     }
 
@@ -420,44 +510,6 @@ impl FlowTable {
             bwd_wire_bytes: f.wire_bytes(Direction::Backward),
             features,
         }
-    }
-
-    fn push_tail(&mut self, i: u32, list: List) {
-        let tail = self.lists[list as usize].tail;
-        {
-            let s = self.slot_mut(i);
-            s.list = list;
-            s.prev = tail;
-            s.next = NIL;
-        }
-        if tail == NIL {
-            self.lists[list as usize].head = i;
-        } else {
-            self.slot_mut(tail).next = i;
-        }
-        self.lists[list as usize].tail = i;
-    }
-
-    fn unlink(&mut self, i: u32) {
-        let (prev, next, list) = {
-            let s = self.slot(i);
-            (s.prev, s.next, s.list as usize)
-        };
-        if prev == NIL {
-            self.lists[list].head = next;
-        } else {
-            self.slot_mut(prev).next = next;
-        }
-        if next == NIL {
-            self.lists[list].tail = prev;
-        } else {
-            self.slot_mut(next).prev = prev;
-        }
-    }
-
-    fn move_to_tail(&mut self, i: u32, list: List) {
-        self.unlink(i);
-        self.push_tail(i, list);
     }
 }
 

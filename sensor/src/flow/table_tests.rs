@@ -194,3 +194,73 @@ fn slot_fits_the_memory_budget() {
     // ≤ 512 bytes per tracked flow including the index (about 10 bytes per flow at load 1/2).
     assert!(FlowTable::slot_bytes() <= 496, "slot is {} bytes", FlowTable::slot_bytes());
 }
+
+#[test]
+fn idle_flows_are_emitted_within_two_sweep_periods() {
+    let cfg = FlowTableConfig { idle_timeout_ns: 5 * S, ..FlowTableConfig::default() };
+    let mut t = FlowTable::new(cfg).unwrap();
+    let mut emitted: Vec<(f64, FlowRecord)> = Vec::new();
+    // 300 one-packet flows at 0.0, 0.01, ... then a clock flow every 50 ms until 12 s.
+    for i in 0..300u16 {
+        let now = f64::from(i) * 0.01;
+        t.process(&udp(now, 1000 + i), &mut |r| emitted.push((now, r)));
+    }
+    for k in 0..240 {
+        let now = 3.0 + f64::from(k) * 0.05;
+        t.process(&tcp(now, true, ACK, 0), &mut |r| emitted.push((now, r)));
+    }
+    let idle: Vec<_> = emitted.iter().filter(|(_, r)| r.reason == EndReason::IdleTimeout).collect();
+    assert_eq!(idle.len(), 300);
+    for (at, r) in idle {
+        let expired_at = r.end_ns as f64 / 1e9 + 5.0;
+        assert!(*at > expired_at, "emitted before it expired");
+        assert!(
+            *at <= expired_at + 2.0 * SWEEP_PERIOD_NS as f64 / 1e9 + 0.05,
+            "emitted at {at}, expired at {expired_at}"
+        );
+    }
+}
+
+#[test]
+fn batches_give_the_same_records_as_single_packets() {
+    use crate::capture::PcapFileReader;
+    use crate::decode::Decoder;
+    use crate::simulate::synthetic::{SyntheticConfig, write_pcap};
+
+    let mut pcap = Vec::new();
+    let cfg = SyntheticConfig { seed: 3, packets: 20_000, concurrent_flows: 300, ..SyntheticConfig::default() };
+    write_pcap(cfg, &mut pcap).unwrap();
+    let table_cfg = FlowTableConfig { max_flows: 500, idle_timeout_ns: 2 * S, ..FlowTableConfig::default() };
+    let run = |batched: bool| {
+        let mut reader = PcapFileReader::from_reader(&pcap[..], "synthetic".into()).unwrap();
+        let mut decoder = Decoder::new(16);
+        let mut metas = Vec::new();
+        while let Some(raw) = reader.next_packet().unwrap() {
+            let meta = decoder.decode(&raw).unwrap();
+            metas.push(PacketMeta { payload: meta.payload.to_vec().leak(), ..meta });
+        }
+        let mut t = FlowTable::new(table_cfg.clone()).unwrap();
+        let mut out = Vec::new();
+        if batched {
+            for chunk in metas.chunks(37) {
+                t.process_batch(chunk, &mut |r| out.push(r));
+            }
+        } else {
+            for m in &metas {
+                t.process(m, &mut |r| out.push(r));
+            }
+        }
+        t.flush(&mut |r| out.push(r));
+        (out, t.stats())
+    };
+    let (single, s1) = run(false);
+    let (batched, s2) = run(true);
+    assert_eq!(s1, s2);
+    assert!(s1.evicted > 0, "the bound must be exercised");
+    assert_eq!(single.len(), batched.len());
+    for (a, b) in single.iter().zip(&batched) {
+        assert_eq!((a.flow_id, a.kind, a.reason, a.seq), (b.flow_id, b.kind, b.reason, b.seq));
+        let bits = |r: &FlowRecord| r.features.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(a), bits(b));
+    }
+}
