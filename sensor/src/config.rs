@@ -29,7 +29,7 @@ max_flows = 1000000
 max_fragments = 4096
 "#;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Flow table settings.
@@ -56,12 +56,6 @@ pub struct FlowSection {
 pub struct DecodeSection {
     /// Maximum number of fragmented IP datagrams tracked at once.
     pub max_fragments: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config { flow: FlowSection::default(), decode: DecodeSection::default() }
-    }
 }
 
 impl Default for FlowSection {
@@ -108,7 +102,7 @@ pub enum ConfigError {
 }
 
 fn secs_to_ns(path: &str, field: &'static str, value: f64) -> Result<u64, ConfigError> {
-    if !value.is_finite() || value < 0.0 || value > 1e9 {
+    if !(0.0..=1e9).contains(&value) {
         return Err(ConfigError::Seconds { path: path.to_string(), field, value });
     }
     Ok((value * 1e9).round() as u64)

@@ -77,15 +77,44 @@
 //!
 //! # How bytes are read
 //!
-//! Every read goes through `split_first_chunk` / `first_chunk` / `get`, which turn a short slice into a
-//! drop; fixed-size headers are then indexed with constants into arrays, which the compiler checks.
-//! The layers are walked here rather than by etherparse's slicers because the contract above differs from
-//! theirs where it matters: they stop before the transport header of a first fragment, accept an IPv4
-//! total length shorter than the header, and read fragment data after an IPv6 non-first fragment header
+//! Headers are checked and read through etherparse's per-header slice types, whose constructors check the
+//! length (and the header's own fields) before a field can be read: `Ethernet2HeaderSlice`,
+//! `SingleVlanHeaderSlice`, `Ipv4HeaderSlice`, `Ipv6HeaderSlice`, `Ipv6RawExtHeaderSlice` (hop-by-hop,
+//! routing, destination options), `IpAuthHeaderSlice`, `Ipv6FragmentHeaderSlice`, `TcpHeaderSlice`,
+//! `UdpHeaderSlice` and `Icmpv6Slice`. A header after the IP header is parsed from the captured bytes cut at
+//! the IP length, so an etherparse `LenError` means it does not fit in both: its `required_len` runs past the
+//! IP length (malformed) or only past the capture (truncated). Content errors (version, IHL < 5, AH length 0,
+//! TCP data offset < 5) are malformed. Every etherparse error variant is matched by name, so a new one fails
+//! to compile instead of landing in the wrong counter.
+//!
+//! This module keeps the layer walk, the length policy and the fragment table, and reads by hand, through
+//! `split_first_chunk` / `first_chunk` (a short slice is a drop), what etherparse has no fitting type for:
+//! - Linux cooked v2 and the Null family have no etherparse type; raw IP is only a version nibble.
+//! - Linux cooked v1: `LinuxSllHeaderSlice` rejects packet types above 7 and every ARPHRD type but Ethernet,
+//!   netlink, IP-GRE, radiotap and FRAD, which would drop `-i any` traffic of loopback, tun and PPP devices.
+//! - ICMP: `Icmpv4Slice` rejects a timestamp message (13/14, code 0) that is not exactly 20 bytes, where the
+//!   contract reads the 8-byte header of any ICMP message.
+//!
+//! Where etherparse is looser or stricter than the contract, the check around it is ours:
+//! - IPv4 / IPv6 version and IHL are judged on the first byte; etherparse checks them only after 20 / 40 bytes.
+//! - IPv4 total length < IHL × 4 is checked here, also when the options are cut; etherparse ignores the field.
+//! - A cut extension or AH header is judged by its own length field; etherparse asks only for its fixed part.
+//! - UDP length < 8 is checked here; `UdpHeaderSlice` does not read the length field.
+//! - ICMPv6 is parsed from its 8-byte header, ident by raw type; etherparse's typed echo requires code 0.
+//!
+//! The layers are walked here rather than by etherparse's whole-packet slicers because the contract above
+//! differs from theirs where it matters: they stop before the transport header of a first fragment, accept an
+//! IPv4 total length shorter than the header, and read fragment data after an IPv6 non-first fragment header
 //! as more extension headers. The tests use etherparse as the reference parser for well-formed packets.
 
 use std::net::IpAddr;
 
+use etherparse::err::{LenError, ip_auth, ipv4, ipv6, tcp};
+use etherparse::{
+    EtherType, Ethernet2Header, Ethernet2HeaderSlice, Icmpv6Slice, IpAuthHeaderSlice, IpNumber, Ipv4Header,
+    Ipv4HeaderSlice, Ipv6FragmentHeaderSlice, Ipv6Header, Ipv6HeaderSlice, Ipv6RawExtHeaderSlice, SingleVlanHeader,
+    SingleVlanHeaderSlice, TcpHeaderSlice, UdpHeader, UdpHeaderSlice,
+};
 use hashbrown::HashMap;
 
 use crate::capture::{LinkType, RawPacket};
@@ -254,30 +283,28 @@ pub const MAX_VLAN_TAGS: usize = 4;
 /// is at least 8 bytes, so without a bound one frame could cost thousands of iterations.
 pub const MAX_IPV6_EXTENSIONS: usize = 16;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-
 const AF_INET: u32 = 2;
 /// AF_INET6 is 24 on NetBSD/OpenBSD, 28 on FreeBSD/DragonFly, 30 on macOS/iOS.
 const AF_INET6: [u32; 3] = [24, 28, 30];
 
-const IPPROTO_HOPOPTS: u8 = 0;
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ROUTING: u8 = 43;
-const IPPROTO_FRAGMENT: u8 = 44;
-const IPPROTO_AH: u8 = 51;
-const IPPROTO_ICMPV6: u8 = 58;
-const IPPROTO_DSTOPTS: u8 = 60;
+const IPPROTO_HOPOPTS: u8 = IpNumber::IPV6_HEADER_HOP_BY_HOP.0;
+const IPPROTO_ICMP: u8 = IpNumber::ICMP.0;
+const IPPROTO_TCP: u8 = IpNumber::TCP.0;
+const IPPROTO_UDP: u8 = IpNumber::UDP.0;
+const IPPROTO_ROUTING: u8 = IpNumber::IPV6_ROUTE_HEADER.0;
+const IPPROTO_FRAGMENT: u8 = IpNumber::IPV6_FRAGMENTATION_HEADER.0;
+const IPPROTO_AH: u8 = IpNumber::AUTHENTICATION_HEADER.0;
+const IPPROTO_ICMPV6: u8 = IpNumber::IPV6_ICMP.0;
+const IPPROTO_DSTOPTS: u8 = IpNumber::IPV6_DESTINATION_OPTIONS.0;
 
-const IPV4_MIN_HEADER: usize = 20;
-const IPV6_HEADER: usize = 40;
-const TCP_MIN_HEADER: usize = 20;
-const UDP_HEADER: usize = 8;
+const ETHERNET_HEADER: usize = Ethernet2Header::LEN;
+const VLAN_TAG: usize = SingleVlanHeader::LEN;
+const SLL_HEADER: usize = 16;
+const SLL2_HEADER: usize = 20;
+const NULL_HEADER: usize = 4;
+const IPV4_MIN_HEADER: usize = Ipv4Header::MIN_LEN;
+const IPV6_HEADER: usize = Ipv6Header::LEN;
+const UDP_HEADER: usize = UdpHeader::LEN;
 const ICMP_HEADER: usize = 8;
 
 /// Decodes frames into [`PacketMeta`]; owns the fragment table and the drop counters.
@@ -324,7 +351,8 @@ impl Decoder {
 
         let (proto, transport, header_len, fragment) = match ip.fragment {
             Some(frag) if frag.later => {
-                let key = FragmentKey { src: ip.addrs.src(), dst: ip.addrs.dst(), id: frag.id, proto: frag.key_proto };
+                let key =
+                    FragmentKey { src: ip.header.src(), dst: ip.header.dst(), id: frag.id, proto: frag.key_proto };
                 let first = self.fragments.recall(&key).ok_or(DropReason::FragmentWithoutFirst)?;
                 if !frag.more {
                     self.fragments.forget(&key);
@@ -336,8 +364,8 @@ impl Decoder {
                 let fragment = match frag {
                     Some(frag) => {
                         let key = FragmentKey {
-                            src: ip.addrs.src(),
-                            dst: ip.addrs.dst(),
+                            src: ip.header.src(),
+                            dst: ip.header.dst(),
                             id: frag.id,
                             proto: frag.key_proto,
                         };
@@ -354,8 +382,8 @@ impl Decoder {
             ts_ns: pkt.ts_ns,
             wire_len: pkt.orig_len,
             vlan: frame.vlan,
-            src: ip.addrs.src(),
-            dst: ip.addrs.dst(),
+            src: ip.header.src(),
+            dst: ip.header.dst(),
             proto,
             ip_len: len_u32(ip.ip_len),
             header_len: len_u32(header_len),
@@ -386,16 +414,16 @@ struct LinkFrame<'a> {
 fn link_frame(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, DropReason> {
     match link {
         LinkType::Ethernet => {
-            let (h, rest) = data.split_first_chunk::<14>().ok_or(DropReason::TruncatedLink)?;
-            ether_frame(be16(h[12], h[13]), rest, 14)
+            let eth = Ethernet2HeaderSlice::from_slice(data).map_err(link_cut)?;
+            ether_frame(eth.ether_type(), after(data, ETHERNET_HEADER), ETHERNET_HEADER)
         }
         LinkType::LinuxSll => {
-            let (h, rest) = data.split_first_chunk::<16>().ok_or(DropReason::TruncatedLink)?;
-            ether_frame(be16(h[14], h[15]), rest, 16)
+            let (h, rest) = data.split_first_chunk::<SLL_HEADER>().ok_or(DropReason::TruncatedLink)?;
+            ether_frame(EtherType(be16(h[14], h[15])), rest, SLL_HEADER)
         }
         LinkType::LinuxSll2 => {
-            let (h, rest) = data.split_first_chunk::<20>().ok_or(DropReason::TruncatedLink)?;
-            ether_frame(be16(h[0], h[1]), rest, 20)
+            let (h, rest) = data.split_first_chunk::<SLL2_HEADER>().ok_or(DropReason::TruncatedLink)?;
+            ether_frame(EtherType(be16(h[0], h[1])), rest, SLL2_HEADER)
         }
         LinkType::RawIp => {
             let version = match data.first().map(|b| b >> 4) {
@@ -407,7 +435,7 @@ fn link_frame(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, DropReason> 
             Ok(LinkFrame { vlan: 0, link_len: 0, version, ip: data })
         }
         LinkType::Null => {
-            let (h, rest) = data.split_first_chunk::<4>().ok_or(DropReason::TruncatedLink)?;
+            let (h, rest) = data.split_first_chunk::<NULL_HEADER>().ok_or(DropReason::TruncatedLink)?;
             // The family is in the capturing host's byte order (LINKTYPE_LOOP: network order).
             let families = [u32::from_le_bytes(*h), u32::from_be_bytes(*h)];
             let version = if families.contains(&AF_INET) {
@@ -417,27 +445,29 @@ fn link_frame(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, DropReason> 
             } else {
                 return Err(DropReason::NonIp);
             };
-            Ok(LinkFrame { vlan: 0, link_len: 4, version, ip: rest })
+            Ok(LinkFrame { vlan: 0, link_len: NULL_HEADER, version, ip: rest })
         }
         LinkType::Other(_) => Err(DropReason::UnsupportedLinkType),
     }
 }
 
 /// Walks VLAN tags from `ether_type` until an IP ether type.
-fn ether_frame(mut ether_type: u16, mut rest: &[u8], mut link_len: usize) -> Result<LinkFrame<'_>, DropReason> {
+fn ether_frame(mut ether_type: EtherType, mut rest: &[u8], mut link_len: usize) -> Result<LinkFrame<'_>, DropReason> {
     let mut vlan = 0u32;
     for tags in 0..=MAX_VLAN_TAGS {
         let version = match ether_type {
-            ETHERTYPE_IPV4 => IpVersion::V4,
-            ETHERTYPE_IPV6 => IpVersion::V6,
-            ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD if tags < MAX_VLAN_TAGS => {
-                let (tag, inner) = rest.split_first_chunk::<4>().ok_or(DropReason::TruncatedLink)?;
+            EtherType::IPV4 => IpVersion::V4,
+            EtherType::IPV6 => IpVersion::V6,
+            EtherType::VLAN_TAGGED_FRAME | EtherType::PROVIDER_BRIDGING | EtherType::VLAN_DOUBLE_TAGGED_FRAME
+                if tags < MAX_VLAN_TAGS =>
+            {
+                let tag = SingleVlanHeaderSlice::from_slice(rest).map_err(link_cut)?;
                 if tags < 2 {
-                    vlan = vlan << 12 | u32::from(be16(tag[0], tag[1]) & 0x0fff);
+                    vlan = vlan << 12 | u32::from(tag.vlan_identifier().value());
                 }
-                ether_type = be16(tag[2], tag[3]);
-                rest = inner;
-                link_len += 4;
+                ether_type = tag.ether_type();
+                rest = after(rest, VLAN_TAG);
+                link_len += VLAN_TAG;
                 continue;
             }
             _ => return Err(DropReason::NonIp),
@@ -447,10 +477,15 @@ fn ether_frame(mut ether_type: u16, mut rest: &[u8], mut link_len: usize) -> Res
     Err(DropReason::NonIp)
 }
 
+/// A link header or VLAN tag cut short: there is no IP length yet to be malformed against.
+fn link_cut(_: LenError) -> DropReason {
+    DropReason::TruncatedLink
+}
+
 /// An IPv4 or IPv6 packet whose header (with options / extension headers) was captured and is consistent
 /// with its own length fields.
 struct IpPacket<'a> {
-    addrs: Addresses<'a>,
+    header: IpHeader<'a>,
     /// Packet length from the IP header (see the module doc).
     ip_len: usize,
     /// The captured bytes of the packet, ending at `ip_len` at the latest (padding removed).
@@ -462,26 +497,26 @@ struct IpPacket<'a> {
     fragment: Option<FragmentHeader>,
 }
 
-/// Source and destination, left in the frame until they are stored: building an `IpAddr` early and
+/// The checked IP header, left in the frame until its addresses are stored: building an `IpAddr` early and
 /// moving it costs a store-forwarding stall per packet.
 #[derive(Clone, Copy)]
-enum Addresses<'a> {
-    V4(&'a [u8; 4], &'a [u8; 4]),
-    V6(&'a [u8; 16], &'a [u8; 16]),
+enum IpHeader<'a> {
+    V4(Ipv4HeaderSlice<'a>),
+    V6(Ipv6HeaderSlice<'a>),
 }
 
-impl Addresses<'_> {
+impl IpHeader<'_> {
     fn src(self) -> IpAddr {
         match self {
-            Addresses::V4(src, _) => IpAddr::from(*src),
-            Addresses::V6(src, _) => IpAddr::from(*src),
+            IpHeader::V4(h) => IpAddr::from(h.source()),
+            IpHeader::V6(h) => IpAddr::from(h.source()),
         }
     }
 
     fn dst(self) -> IpAddr {
         match self {
-            Addresses::V4(_, dst) => IpAddr::from(*dst),
-            Addresses::V6(_, dst) => IpAddr::from(*dst),
+            IpHeader::V4(h) => IpAddr::from(h.destination()),
+            IpHeader::V6(h) => IpAddr::from(h.destination()),
         }
     }
 }
@@ -511,78 +546,97 @@ const TRANSPORT_LAYER: Layer =
     Layer { truncated: DropReason::TruncatedTransport, malformed: DropReason::MalformedTransport };
 
 impl<'a> IpPacket<'a> {
-    /// Checks that bytes up to `end` are inside the packet and were captured.
-    fn ensure(&self, end: usize, layer: Layer) -> Result<(), DropReason> {
-        if end > self.ip_len {
-            Err(layer.malformed)
-        } else if end > self.bytes.len() {
-            Err(layer.truncated)
-        } else {
-            Ok(())
-        }
+    /// What a header at `at` is parsed from: the captured bytes from `at` up to `ip_len`.
+    fn bytes_from(&self, at: usize) -> &'a [u8] {
+        after(self.bytes, at)
     }
 
-    /// The `N` bytes at `at`, checked as by [`IpPacket::ensure`].
-    fn field<const N: usize>(&self, at: usize, layer: Layer) -> Result<&'a [u8; N], DropReason> {
-        self.ensure(at.saturating_add(N), layer)?;
-        self.bytes.get(at..).and_then(<[u8]>::first_chunk).ok_or(layer.truncated)
+    /// The drop for a header at `at` that needs `required` bytes and does not fit in [`IpPacket::bytes_from`]:
+    /// malformed if it runs past `ip_len`, else truncated by the capture.
+    fn cut(&self, at: usize, required: usize, layer: Layer) -> DropReason {
+        if at.saturating_add(required) > self.ip_len { layer.malformed } else { layer.truncated }
     }
 
     /// Skips the hop-by-hop, routing, destination options or AH header at `header_len`.
     fn skip_extension(&mut self) -> Result<(), DropReason> {
-        let e = self.field::<2>(self.header_len, IP_LAYER)?;
-        let len = if self.proto == IPPROTO_AH {
-            // RFC 4302 §2.2: length in 4-octet units minus 2; the fixed part alone is 12 octets.
-            if e[1] == 0 {
-                return Err(DropReason::MalformedIp);
+        let at = self.header_len;
+        let (next, len) = if self.proto == IPPROTO_AH {
+            match IpAuthHeaderSlice::from_slice(self.bytes_from(at)) {
+                Ok(ah) => (ah.next_header(), ah.slice().len()),
+                Err(ip_auth::HeaderSliceError::Len(_)) => return Err(self.extension_cut(at)),
+                Err(ip_auth::HeaderSliceError::Content(ip_auth::HeaderError::ZeroPayloadLen)) => {
+                    return Err(DropReason::MalformedIp);
+                }
             }
-            (usize::from(e[1]) + 2) * 4
         } else {
-            // RFC 8200 §4.3: length in 8-octet units, not counting the first 8.
-            (usize::from(e[1]) + 1) * 8
+            match Ipv6RawExtHeaderSlice::from_slice(self.bytes_from(at)) {
+                Ok(ext) => (ext.next_header(), ext.slice().len()),
+                Err(LenError { .. }) => return Err(self.extension_cut(at)),
+            }
         };
-        let end = self.header_len.saturating_add(len);
-        self.ensure(end, IP_LAYER)?;
-        self.header_len = end;
-        self.proto = e[0];
+        self.header_len = at + len;
+        self.proto = next.0;
         Ok(())
+    }
+
+    /// The drop for an extension or AH header at `at` that etherparse found cut short. etherparse asks for
+    /// the fixed part (8 bytes, AH 12) before it reads the length field, and rejects an AH length of 0 only
+    /// after it; the contract judges the header by its length field as soon as that field is captured.
+    fn extension_cut(&self, at: usize) -> DropReason {
+        let ah = self.proto == IPPROTO_AH;
+        let claimed = match self.bytes.get(at.saturating_add(1)) {
+            None => 2, // the length field itself was not captured
+            Some(0) if ah => return DropReason::MalformedIp,
+            // RFC 4302 §2.2: length in 4-octet units minus 2.
+            Some(&len) if ah => (usize::from(len) + 2) * 4,
+            // RFC 8200 §4.3: length in 8-octet units, not counting the first 8.
+            Some(&len) => (usize::from(len) + 1) * 8,
+        };
+        self.cut(at, claimed, IP_LAYER)
+    }
+}
+
+/// The IPv4 packet length: the total length field, or the wire's when it is 0 (see the module doc).
+fn ipv4_len(total_len: u16, wire_ip_len: usize) -> usize {
+    match usize::from(total_len) {
+        0 => wire_ip_len, // segmentation offload: the NIC fills the length in
+        total_len => total_len,
     }
 }
 
 fn ipv4(bytes: &[u8], wire_ip_len: usize) -> Result<IpPacket<'_>, DropReason> {
+    // etherparse checks version and IHL only once 20 bytes are captured; the contract, from the first byte.
     let first = *bytes.first().ok_or(DropReason::TruncatedIp)?;
-    let ihl = usize::from(first & 0x0f) * 4;
-    if first >> 4 != 4 || ihl < IPV4_MIN_HEADER {
+    if first >> 4 != 4 || usize::from(first & 0x0f) * 4 < IPV4_MIN_HEADER {
         return Err(DropReason::MalformedIp);
     }
-    let (h, rest) = bytes.split_first_chunk::<12>().ok_or(DropReason::TruncatedIp)?;
-    let (src, rest) = rest.split_first_chunk::<4>().ok_or(DropReason::TruncatedIp)?;
-    let (dst, _) = rest.split_first_chunk::<4>().ok_or(DropReason::TruncatedIp)?;
-    let ip_len = match usize::from(be16(h[2], h[3])) {
-        0 => wire_ip_len, // segmentation offload: the NIC fills the length in
-        total_len => total_len,
+    let header = match Ipv4HeaderSlice::from_slice(bytes) {
+        Ok(header) => header,
+        Err(ipv4::HeaderSliceError::Len(cut)) => return Err(ipv4_cut(bytes, &cut, wire_ip_len)),
+        Err(ipv4::HeaderSliceError::Content(
+            ipv4::HeaderError::UnexpectedVersion { .. } | ipv4::HeaderError::HeaderLengthSmallerThanHeader { .. },
+        )) => return Err(DropReason::MalformedIp),
     };
+    let ihl = header.slice().len();
+    let ip_len = ipv4_len(header.total_len(), wire_ip_len);
     if ip_len < ihl {
         return Err(DropReason::MalformedIp);
     }
-    if bytes.len() < ihl {
-        return Err(DropReason::TruncatedIp);
-    }
-    let flags_offset = be16(h[6], h[7]);
-    let offset = flags_offset & 0x1fff;
-    let more = flags_offset & 0x2000 != 0;
+    let proto = header.protocol().0;
+    let offset = header.fragments_offset().value();
+    let more = header.more_fragments();
     let fragment = (offset != 0 || more).then_some(FragmentHeader {
-        key_proto: h[9],
-        id: u32::from(be16(h[4], h[5])),
+        key_proto: proto,
+        id: u32::from(header.identification()),
         later: offset != 0,
         more,
     });
     let mut ip = IpPacket {
-        addrs: Addresses::V4(src, dst),
+        header: IpHeader::V4(header),
         ip_len,
         bytes: bytes.get(..ip_len).unwrap_or(bytes),
         header_len: ihl,
-        proto: h[9],
+        proto,
         fragment,
     };
     // AH precedes the transport header; a later fragment only carries data.
@@ -592,25 +646,42 @@ fn ipv4(bytes: &[u8], wire_ip_len: usize) -> Result<IpPacket<'_>, DropReason> {
     Ok(ip)
 }
 
+/// The drop for an IPv4 header etherparse found cut short. Past the fixed 20 bytes it reports cut options
+/// without looking at the total length; the contract calls the header malformed if that length cannot
+/// hold it.
+fn ipv4_cut(bytes: &[u8], cut: &LenError, wire_ip_len: usize) -> DropReason {
+    match bytes.first_chunk::<4>() {
+        Some(h) if cut.required_len > IPV4_MIN_HEADER && ipv4_len(be16(h[2], h[3]), wire_ip_len) < cut.required_len => {
+            DropReason::MalformedIp
+        }
+        _ => DropReason::TruncatedIp,
+    }
+}
+
 fn ipv6(bytes: &[u8], wire_ip_len: usize) -> Result<IpPacket<'_>, DropReason> {
+    // etherparse checks the version only once 40 bytes are captured; the contract, from the first byte.
     let first = *bytes.first().ok_or(DropReason::TruncatedIp)?;
     if first >> 4 != 6 {
         return Err(DropReason::MalformedIp);
     }
-    let (h, rest) = bytes.split_first_chunk::<8>().ok_or(DropReason::TruncatedIp)?;
-    let (src, rest) = rest.split_first_chunk::<16>().ok_or(DropReason::TruncatedIp)?;
-    let (dst, _) = rest.split_first_chunk::<16>().ok_or(DropReason::TruncatedIp)?;
-    let ip_len = match usize::from(be16(h[4], h[5])) {
+    let header = match Ipv6HeaderSlice::from_slice(bytes) {
+        Ok(header) => header,
+        Err(ipv6::HeaderSliceError::Len(_)) => return Err(DropReason::TruncatedIp),
+        Err(ipv6::HeaderSliceError::Content(ipv6::HeaderError::UnexpectedVersion { .. })) => {
+            return Err(DropReason::MalformedIp);
+        }
+    };
+    let ip_len = match usize::from(header.payload_length()) {
         // Jumbogram or segmentation offload: the wire says how long it is.
         0 => wire_ip_len.max(IPV6_HEADER),
         payload_len => IPV6_HEADER + payload_len,
     };
     let mut ip = IpPacket {
-        addrs: Addresses::V6(src, dst),
+        header: IpHeader::V6(header),
         ip_len,
         bytes: bytes.get(..ip_len).unwrap_or(bytes),
         header_len: IPV6_HEADER,
-        proto: h[6],
+        proto: header.next_header().0,
         fragment: None,
     };
     let mut seen_fragment_header = false;
@@ -625,19 +696,17 @@ fn ipv6(bytes: &[u8], wire_ip_len: usize) -> Result<IpPacket<'_>, DropReason> {
                     return Err(DropReason::MalformedIp);
                 }
                 seen_fragment_header = true;
-                let f = ip.field::<8>(ip.header_len, IP_LAYER)?;
-                ip.header_len += 8;
-                ip.proto = f[0];
-                let offset = be16(f[2], f[3]) >> 3;
-                let more = f[3] & 0x01 != 0;
+                let at = ip.header_len;
+                let f = Ipv6FragmentHeaderSlice::from_slice(ip.bytes_from(at))
+                    .map_err(|cut| ip.cut(at, cut.required_len, IP_LAYER))?;
+                ip.header_len = at + f.slice().len();
+                ip.proto = f.next_header().0;
+                let offset = f.fragment_offset().value();
+                let more = f.more_fragments();
                 // RFC 6946: offset 0 without more fragments is an atomic fragment, i.e. a whole packet.
                 if offset != 0 || more {
-                    ip.fragment = Some(FragmentHeader {
-                        key_proto: f[0],
-                        id: u32::from_be_bytes([f[4], f[5], f[6], f[7]]),
-                        later: offset != 0,
-                        more,
-                    });
+                    ip.fragment =
+                        Some(FragmentHeader { key_proto: ip.proto, id: f.identification(), later: offset != 0, more });
                 }
                 if offset != 0 {
                     // What follows is fragment data, not headers.
@@ -653,38 +722,54 @@ fn ipv6(bytes: &[u8], wire_ip_len: usize) -> Result<IpPacket<'_>, DropReason> {
 /// The transport header at `ip.header_len`, and its length.
 fn transport(ip: &IpPacket<'_>) -> Result<(Transport, usize), DropReason> {
     let at = ip.header_len;
-    match (ip.proto, ip.addrs) {
+    let rest = ip.bytes_from(at);
+    let cut = |len: LenError| ip.cut(at, len.required_len, TRANSPORT_LAYER);
+    match (ip.proto, ip.header) {
         (IPPROTO_TCP, _) => {
-            let h = ip.field::<TCP_MIN_HEADER>(at, TRANSPORT_LAYER)?;
-            let data_offset = usize::from(h[12] >> 4) * 4;
-            if data_offset < TCP_MIN_HEADER {
-                return Err(DropReason::MalformedTransport);
-            }
-            ip.ensure(at.saturating_add(data_offset), TRANSPORT_LAYER)?;
-            let tcp = TcpInfo {
-                flags: h[13],
-                window: be16(h[14], h[15]),
-                seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
-                ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+            let h = match TcpHeaderSlice::from_slice(rest) {
+                Ok(h) => h,
+                Err(tcp::HeaderSliceError::Len(len)) => return Err(cut(len)),
+                Err(tcp::HeaderSliceError::Content(tcp::HeaderError::DataOffsetTooSmall { .. })) => {
+                    return Err(DropReason::MalformedTransport);
+                }
             };
-            Ok((Transport::Tcp { src_port: be16(h[0], h[1]), dst_port: be16(h[2], h[3]), tcp }, data_offset))
+            let tcp = TcpInfo {
+                flags: tcp_flags(&h),
+                window: h.window_size(),
+                seq: h.sequence_number(),
+                ack: h.acknowledgment_number(),
+            };
+            Ok((Transport::Tcp { src_port: h.source_port(), dst_port: h.destination_port(), tcp }, h.slice().len()))
         }
         (IPPROTO_UDP, _) => {
-            let h = ip.field::<UDP_HEADER>(at, TRANSPORT_LAYER)?;
-            if usize::from(be16(h[4], h[5])) < UDP_HEADER {
+            let h = UdpHeaderSlice::from_slice(rest).map_err(cut)?;
+            // etherparse's header slice does not read the length field.
+            if usize::from(h.length()) < UDP_HEADER {
                 return Err(DropReason::MalformedTransport);
             }
-            Ok((Transport::Udp { src_port: be16(h[0], h[1]), dst_port: be16(h[2], h[3]) }, UDP_HEADER))
+            Ok((Transport::Udp { src_port: h.source_port(), dst_port: h.destination_port() }, UDP_HEADER))
         }
-        (IPPROTO_ICMP, Addresses::V4(..)) | (IPPROTO_ICMPV6, Addresses::V6(..)) => {
-            let h = ip.field::<ICMP_HEADER>(at, TRANSPORT_LAYER)?;
-            let v6 = matches!(ip.addrs, Addresses::V6(..));
-            let has_ident = if v6 { matches!(h[0], 128 | 129) } else { matches!(h[0], 0 | 8 | 13..=18) };
-            let ident = if has_ident { be16(h[4], h[5]) } else { 0 };
-            Ok((Transport::Icmp { icmp_type: h[0], code: h[1], ident, v6 }, ICMP_HEADER))
+        (IPPROTO_ICMP, IpHeader::V4(_)) => {
+            let h = rest.first_chunk::<ICMP_HEADER>().ok_or_else(|| ip.cut(at, ICMP_HEADER, TRANSPORT_LAYER))?;
+            let ident = if matches!(h[0], 0 | 8 | 13..=18) { be16(h[4], h[5]) } else { 0 };
+            Ok((Transport::Icmp { icmp_type: h[0], code: h[1], ident, v6: false }, ICMP_HEADER))
+        }
+        (IPPROTO_ICMPV6, IpHeader::V6(_)) => {
+            let h = Icmpv6Slice::from_slice(rest.get(..ICMP_HEADER).unwrap_or(rest)).map_err(cut)?;
+            let [id_hi, id_lo, _, _] = h.bytes5to8();
+            let ident = if matches!(h.type_u8(), 128 | 129) { be16(id_hi, id_lo) } else { 0 };
+            Ok((Transport::Icmp { icmp_type: h.type_u8(), code: h.code_u8(), ident, v6: true }, ICMP_HEADER))
         }
         _ => Ok((Transport::Other, 0)),
     }
+}
+
+/// The flag bits of [`TcpInfo::flags`].
+fn tcp_flags(h: &TcpHeaderSlice<'_>) -> u8 {
+    [h.fin(), h.syn(), h.rst(), h.psh(), h.ack(), h.urg(), h.ece(), h.cwr()]
+        .into_iter()
+        .enumerate()
+        .fold(0, |flags, (bit, set)| flags | u8::from(set) << bit)
 }
 
 /// Identifies the fragments of one IP packet.
@@ -766,6 +851,11 @@ impl FragmentTable {
     fn len(&self) -> usize {
         self.index.len()
     }
+}
+
+/// `bytes` from `at` on; empty past the end.
+fn after(bytes: &[u8], at: usize) -> &[u8] {
+    bytes.get(at..).unwrap_or_default()
 }
 
 fn be16(hi: u8, lo: u8) -> u16 {

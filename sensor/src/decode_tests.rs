@@ -783,6 +783,85 @@ fn drop_reason_discriminants_index_all() {
     assert_eq!(names.len(), DropReason::ALL.len());
 }
 
+#[test]
+fn linux_cooked_v1_of_any_device_and_packet_type() {
+    // `-i any` sees loopback (ARPHRD_LOOPBACK 772), tun (ARPHRD_NONE 0xfffe) and PPP (512) devices, and a
+    // packet type may be one Linux adds later: only the protocol at offset 14 decides.
+    let kinds: [([u8; 2], [u8; 2]); 4] =
+        [([0, 0], [0x03, 0x04]), ([0, 4], [0xff, 0xfe]), ([0, 0], [0x02, 0x00]), ([0, 8], [0x00, 0x01])];
+    for (packet_type, arphrd) in kinds {
+        let frame = patched(&patched(SLL_IPV4_UDP, 0, &packet_type), 2, &arphrd);
+        let meta = decode(LinkType::LinuxSll, &frame).unwrap();
+        assert_eq!((meta.src, udp_ports(&meta), meta.payload), (v4(10, 0, 0, 1), (5353, 53), &b"query"[..]));
+    }
+}
+
+#[test]
+fn wrong_ip_version_or_ihl_is_malformed_before_the_header_is_captured() {
+    let ipv4_behind_ipv6 = prefixed(&patched(&ETH_IPV4_TCP_DATA[..14], 12, &[0x86, 0xdd]), RAW_IPV4_ICMP_ECHO);
+    let cases = [
+        ("IPv6 behind ether type IPv4", patched(ETH_IPV4_TCP_DATA, 14, &[0x60])),
+        ("IHL 4", patched(ETH_IPV4_TCP_DATA, 14, &[0x44])),
+        ("IPv4 behind ether type IPv6", ipv4_behind_ipv6),
+    ];
+    for (what, frame) in cases {
+        // Only the first 10 bytes of the IP header were captured.
+        let pkt = snapped(LinkType::Ethernet, &frame, 14 + 10);
+        assert_eq!(Decoder::new(0).decode(&pkt).unwrap_err(), DropReason::MalformedIp, "{what}");
+    }
+}
+
+#[test]
+fn cut_ipv4_options_are_checked_against_the_total_length_first() {
+    // IHL 6 but total length 20, captured up to the middle of the option: the header cannot fit its packet.
+    let short = patched(RAW_IPV4_OPTIONS_UDP, 2, &[0x00, 0x14]);
+    assert_eq!(Decoder::new(0).decode(&snapped(LinkType::RawIp, &short, 22)).unwrap_err(), DropReason::MalformedIp);
+    // Total length 0: the 40 bytes on the wire hold the header, so only the capture cut it...
+    let tso = patched(RAW_IPV4_OPTIONS_UDP, 2, &[0x00, 0x00]);
+    assert_eq!(Decoder::new(0).decode(&snapped(LinkType::RawIp, &tso, 22)).unwrap_err(), DropReason::TruncatedIp);
+    // ...unless the wire length is shorter than the header too.
+    let tiny = RawPacket { ts_ns: TS, orig_len: 22, link: LinkType::RawIp, data: &tso[..22] };
+    assert_eq!(Decoder::new(0).decode(&tiny).unwrap_err(), DropReason::MalformedIp);
+}
+
+#[test]
+fn cut_extension_headers_are_judged_by_their_length_field() {
+    // Destination options claiming 40 bytes where the payload length leaves 31, cut after 4 of its bytes:
+    // past the claimed length, so malformed although the capture also cut it.
+    let long = patched(RAW_IPV6_EXT_TCP, 49, &[0x04]);
+    assert_eq!(
+        Decoder::new(0).decode(&snapped(LinkType::RawIp, &long, 40 + 8 + 4)).unwrap_err(),
+        DropReason::MalformedIp
+    );
+    // An AH with length field 0, cut after 4 of its bytes: malformed, whatever follows.
+    let mut ah0 = patched(RAW_IPV6_EXT_TCP, 40, &[0x33]);
+    ah0[48..50].copy_from_slice(&[0x06, 0x00]);
+    assert_eq!(Decoder::new(0).decode(&snapped(LinkType::RawIp, &ah0, 48 + 4)).unwrap_err(), DropReason::MalformedIp);
+}
+
+#[test]
+fn all_eight_tcp_flag_bits_are_kept() {
+    for flags in [0x01, 0x04, 0x20, 0x40, 0x80, 0xc2, 0xff] {
+        let frame = patched(ETH_IPV4_TCP_DATA, 14 + 20 + 13, &[flags]);
+        let Transport::Tcp { tcp, .. } = decode(LinkType::Ethernet, &frame).unwrap().transport else { panic!() };
+        assert_eq!(tcp.flags, flags);
+    }
+    // The NS bit (RFC 3540, historic) shares the data offset byte: not a flag here, not a length either.
+    let ns = patched(ETH_IPV4_TCP_DATA, 14 + 20 + 12, &[0x51]);
+    let meta = decode(LinkType::Ethernet, &ns).unwrap();
+    let Transport::Tcp { tcp, .. } = meta.transport else { panic!("{:?}", meta.transport) };
+    assert_eq!((tcp.flags, meta.header_len), (0x18, 40));
+}
+
+#[test]
+fn icmpv6_echo_identifier_does_not_depend_on_the_code() {
+    let odd = patched(RAW_IPV6_ICMPV6_ECHO, 41, &[1]);
+    assert_eq!(
+        decode(LinkType::RawIp, &odd).unwrap().transport,
+        Transport::Icmp { icmp_type: 128, code: 1, ident: 0xabcd, v6: true }
+    );
+}
+
 // ---- property tests ----
 
 const LINKS: [LinkType; 6] = [

@@ -14,7 +14,8 @@ use crate::simulate::synthetic::{SyntheticConfig, write_pcap};
 /// Generates the demo capture at `pcap`, processes it, and returns the report text.
 pub fn run(pcap: &Path, packets: u64, seed: u64) -> anyhow::Result<String> {
     // 200 µs between packets: 50 000 packets make a 10-second capture.
-    let cfg = SyntheticConfig { seed, packets, concurrent_flows: 400, mean_gap_ns: 200_000, ..SyntheticConfig::default() };
+    let cfg =
+        SyntheticConfig { seed, packets, concurrent_flows: 400, mean_gap_ns: 200_000, ..SyntheticConfig::default() };
     let file = std::fs::File::create(pcap)?;
     let written = write_pcap(cfg, std::io::BufWriter::new(file))?;
     let mut records: Vec<FlowRecord> = Vec::new();

@@ -10,6 +10,8 @@
 //! entry of a packet some packets ahead, then the slot that entry names; that needs the entry's
 //! address, which those maps do not give.
 
+use super::huge::HugeVec;
+
 /// Slot numbers must stay below this.
 pub const MAX_SLOTS: u32 = 1 << 30;
 const EMPTY: u64 = u64::MAX;
@@ -45,14 +47,14 @@ pub fn prefetch<T>(ptr: *const T) {
 }
 
 pub struct FlowIndex {
-    entries: Vec<u64>,
+    entries: HugeVec<u64>,
     mask: usize,
     len: usize,
 }
 
 impl Default for FlowIndex {
     fn default() -> Self {
-        FlowIndex { entries: vec![EMPTY; MIN_CAPACITY], mask: MIN_CAPACITY - 1, len: 0 }
+        FlowIndex { entries: HugeVec::from_elem(EMPTY, MIN_CAPACITY), mask: MIN_CAPACITY - 1, len: 0 }
     }
 }
 
@@ -67,7 +69,7 @@ impl FlowIndex {
 
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<u64>()
+        self.entries.memory_bytes()
     }
 
     #[inline]
@@ -154,9 +156,9 @@ impl FlowIndex {
     #[cold]
     fn grow(&mut self) {
         let new_len = self.entries.len() * 2;
-        let old = std::mem::replace(&mut self.entries, vec![EMPTY; new_len]);
+        let old = std::mem::replace(&mut self.entries, HugeVec::from_elem(EMPTY, new_len));
         self.mask = new_len - 1;
-        for e in old.into_iter().filter(|&e| e != EMPTY) {
+        for &e in old.iter().filter(|&&e| e != EMPTY) {
             self.place(e);
         }
     }

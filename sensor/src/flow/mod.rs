@@ -11,6 +11,7 @@ pub enum Direction {
     Backward = 1,
 }
 
+pub mod huge;
 pub mod index;
 pub mod key;
 pub mod record;

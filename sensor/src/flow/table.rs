@@ -17,8 +17,8 @@
 //!   flows sampled after a rotating cursor: an expired or closing one if there is one (ended as such),
 //!   else the least recently active (counted in `evicted`). Sampled, not exact, LRU: exact LRU order
 //!   costs two cache misses per packet to maintain.
-//! - Memory: slots live in fixed chunks of [`CHUNK`] slots (no doubling); the index ([`super::index`])
-//!   holds 8-byte entries; hashes have a random seed (no hash flooding).
+//! - Memory: slots live in fixed chunks of [`CHUNK`] slots, one 2 MiB huge page each ([`super::huge`]);
+//!   the index ([`super::index`]) holds 8-byte entries; hashes have a random seed (no hash flooding).
 //! - Speed: a lookup is two dependent cache misses (index entry, then slot).
 //!   [`FlowTable::process_batch`] prefetches each packet's index entry, then its likely slot, some
 //!   packets ahead, so the misses overlap. Results are identical to feeding the packets one by one.
@@ -26,6 +26,7 @@
 use std::hash::BuildHasher;
 
 use super::Direction;
+use super::huge::{HUGE_PAGE, HugeVec};
 use super::index::{FlowIndex, MAX_SLOTS, prefetch};
 use super::key::{FlowKey, KeySide};
 use super::record::{EndReason, FlowRecord, RecordKind};
@@ -33,8 +34,9 @@ use crate::decode::{PacketMeta, Transport};
 use crate::features::tcp::flag;
 use crate::features::{FlowFacts, FlowFeatures};
 
-/// Slots per allocation chunk (about 2 MB): at most one partly used chunk is overhead.
-pub const CHUNK: usize = 4 * 1024;
+/// Slots per allocation chunk: as many as fit in one 2 MiB huge page. At most one partly used chunk
+/// is overhead.
+pub const CHUNK: usize = HUGE_PAGE / std::mem::size_of::<Slot>();
 const SECOND_NS: u64 = 1_000_000_000;
 /// Every slot is checked for expiry once per this much packet time.
 pub const SWEEP_PERIOD_NS: u64 = SECOND_NS;
@@ -120,6 +122,7 @@ enum SlotState {
     Closing,
 }
 
+#[derive(Clone, Copy)]
 struct Slot {
     key: FlowKey,
     features: FlowFeatures,
@@ -135,7 +138,7 @@ struct Slot {
 /// [`FlowTable::flush`] at the end of a capture.
 pub struct FlowTable {
     cfg: FlowTableConfig,
-    chunks: Vec<Vec<Slot>>,
+    chunks: Vec<HugeVec<Slot>>,
     /// Slots ever allocated (free or used).
     allocated: u32,
     /// Free slot numbers, reused last-in first-out.
@@ -189,8 +192,7 @@ impl FlowTable {
 
     /// Bytes held by the table: slot chunks and the index.
     pub fn memory_bytes(&self) -> usize {
-        let slots: usize = self.chunks.iter().map(|c| c.capacity()).sum();
-        slots * std::mem::size_of::<Slot>()
+        self.chunks.iter().map(HugeVec::memory_bytes).sum::<usize>()
             + self.index.memory_bytes()
             + self.free.capacity() * std::mem::size_of::<u32>()
     }
@@ -458,8 +460,8 @@ impl FlowTable {
             }
             None => {
                 let i = self.allocated;
-                if i as usize % CHUNK == 0 {
-                    self.chunks.push(Vec::with_capacity(CHUNK));
+                if (i as usize).is_multiple_of(CHUNK) {
+                    self.chunks.push(HugeVec::with_capacity(CHUNK));
                 }
                 self.chunks.last_mut().expect("chunk pushed above").push(slot);
                 self.allocated += 1;
