@@ -4,7 +4,8 @@
 //! Conversations are compared per (protocol, endpoint pair): tshark may split one 5-tuple into several
 //! conversations (port reuse) and so may we (idle timeout, teardown); the sums must agree. tshark 4.0
 //! prints byte counts of 10,000 and more in kB/MB (truncated), so bytes are also checked exactly against
-//! the sum of `frame.len` that tshark reports per frame.
+//! the sum of `frame.len` that tshark reports per frame. The Community ID of every conversation must
+//! equal the one tshark's `communityid` dissector computes.
 
 mod common;
 
@@ -18,10 +19,12 @@ use sensor::flow::RecordKind;
 /// (proto, endpoint a, endpoint b) with a ≤ b, endpoints as "ip:port" strings.
 type ConvKey = (&'static str, String, String);
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Totals {
     frames: u64,
     bytes: u64,
+    /// Community IDs seen for the conversation (one, unless something is wrong).
+    community_ids: std::collections::BTreeSet<String>,
 }
 
 fn conv_key(proto: &'static str, a: String, b: String) -> ConvKey {
@@ -53,6 +56,7 @@ fn ours(path: &Path) -> BTreeMap<ConvKey, Totals> {
         let t = map.entry(conv_key(proto, a, b)).or_default();
         t.frames += r.fwd_packets + r.bwd_packets;
         t.bytes += r.fwd_wire_bytes + r.bwd_wire_bytes;
+        t.community_ids.insert(r.community_id());
     }
     map
 }
@@ -119,12 +123,25 @@ fn tshark_conversations(path: &Path) -> BTreeMap<ConvKey, Vec<(u64, Size)>> {
     map
 }
 
-/// Exact frames and bytes per conversation from tshark's per-frame fields.
+/// Exact frames, bytes and Community IDs per conversation from tshark's per-frame fields.
 fn tshark_frames(path: &Path) -> BTreeMap<ConvKey, Totals> {
     let out = Command::new("tshark")
-        .args(["-n", "-T", "fields", "-E", "separator=,", "-E", "occurrence=f"])
+        .args(["-n", "--enable-protocol", "communityid", "-T", "fields", "-E", "separator=,", "-E", "occurrence=f"])
         .args(["-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst"])
-        .args(["-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "frame.len"])
+        .args([
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "tcp.dstport",
+            "-e",
+            "udp.srcport",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "frame.len",
+            "-e",
+            "communityid",
+        ])
         .arg("-r")
         .arg(path)
         .output()
@@ -144,12 +161,13 @@ fn tshark_frames(path: &Path) -> BTreeMap<ConvKey, Totals> {
         let t = map.entry(conv_key(proto, endpoint(src, sp), endpoint(dst, dp))).or_default();
         t.frames += 1;
         t.bytes += f[8].parse::<u64>().unwrap();
+        t.community_ids.insert(f[9].to_string());
     }
     map
 }
 
 #[test]
-fn packets_and_bytes_per_conversation_match_tshark() {
+fn packets_bytes_and_community_id_per_conversation_match_tshark() {
     common::require_tshark();
     let mut compared = 0;
     for path in common::lateral_movement_captures() {
@@ -164,13 +182,14 @@ fn packets_and_bytes_per_conversation_match_tshark() {
             "{name}: the sets of TCP/UDP conversations differ"
         );
         for (key, parts) in &convs {
-            let mine = ours[key];
+            let mine = &ours[key];
             let their_frames: u64 = parts.iter().map(|p| p.0).sum();
             assert_eq!(mine.frames, their_frames, "{name}: frames of {key:?}");
             if let [(_, size)] = parts.as_slice() {
                 assert!(size.matches(mine.bytes), "{name}: bytes of {key:?}: ours {}, tshark {size:?}", mine.bytes);
             }
-            assert_eq!(mine, frames[key], "{name}: exact frames/bytes of {key:?}");
+            assert_eq!(mine, &frames[key], "{name}: exact frames, bytes and Community ID of {key:?}");
+            assert_eq!(mine.community_ids.len(), 1, "{name}: {key:?}");
             compared += 1;
         }
     }

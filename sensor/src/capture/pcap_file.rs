@@ -15,7 +15,7 @@
 //! Timestamps become nanoseconds since the Unix epoch, saturating at `0` and `u64::MAX`.
 //!
 //! # Reading
-//! The reader pulls from any [`Read`] (files, pipes) into one internal buffer of 1 MiB, grown only for
+//! The reader pulls from any [`Read`] (files, pipes) into one internal buffer of 256 KiB (small enough to stay in L2 cache), grown only for
 //! a single record larger than that. Records are parsed in place: [`PcapFileReader::next_packet`]
 //! borrows the packet bytes from the buffer and allocates nothing; a refill moves the unconsumed tail to
 //! the front of the buffer. No record or block may exceed [`MAX_RECORD_LEN`] bytes.
@@ -36,7 +36,7 @@ use super::{LinkType, RawPacket};
 /// Largest record (pcap: captured length) or block (pcapng: total length) accepted, in bytes.
 pub const MAX_RECORD_LEN: u32 = 256 << 20;
 
-const INITIAL_BUFFER_LEN: usize = 1 << 20;
+const INITIAL_BUFFER_LEN: usize = 256 << 10;
 /// A largest record with its header.
 const MAX_BUFFER_LEN: usize = MAX_RECORD_LEN as usize + PCAP_RECORD_HEADER_LEN;
 

@@ -28,7 +28,7 @@ pub struct Endpoint {
 }
 
 /// Canonical bidirectional flow key: `lo` ≤ `hi` in (address, port) order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     pub lo: Endpoint,
     pub hi: Endpoint,
@@ -36,6 +36,17 @@ pub struct FlowKey {
     pub vlan: u32,
     pub proto: u8,
     pub family: Family,
+}
+
+/// Hashes every field, a machine word at a time (hashing is once per packet).
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_ne_bytes(self.lo.addr));
+        state.write_u128(u128::from_ne_bytes(self.hi.addr));
+        state.write_u64(u64::from(self.lo.port) | u64::from(self.hi.port) << 16 | u64::from(self.vlan) << 32);
+        state.write_u16(u16::from(self.proto) | (self.family as u16) << 8);
+    }
 }
 
 /// Which way a packet travels relative to the canonical key.

@@ -224,7 +224,7 @@ impl FlowTable {
     pub fn process_batch(&mut self, metas: &[PacketMeta<'_>], emit: &mut impl FnMut(FlowRecord)) {
         /// Packets between prefetching a slot and processing its packet (the index entry is
         /// prefetched twice as far ahead).
-        const AHEAD: usize = 12;
+        const AHEAD: usize = 6;
         const LANES: usize = 64;
         for chunk in metas.chunks(LANES) {
             let n = chunk.len();
