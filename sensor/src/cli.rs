@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use crate::capture::PcapFileReader;
 use crate::config::{self, Config};
 use crate::export;
 use crate::features::schema::flow_v1;
-use crate::pipeline::run_file;
+use crate::pipeline::run_reader;
 
 /// Exit status when the input capture was damaged: the readable part was processed and written.
 pub const EXIT_DAMAGED_INPUT: u8 = 3;
@@ -124,7 +125,13 @@ fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) ->
     };
     let flow = cfg.flow_table(&cfg_name)?;
     let schema = flow_v1();
-    let mut writer = export::open(&out, &schema.names)?;
+    // The capture is opened (its header checked) before anything is written, and the table goes to a
+    // temporary file beside the output that replaces it only once complete: a failed run never
+    // leaves a half-written table or destroys an existing one.
+    let format = export::Format::from_path(&out)?;
+    let reader = PcapFileReader::open(&pcap)?;
+    let partial = PartialOutput::new(&out)?;
+    let mut writer = export::create(format, &partial.path, &schema.names)?;
     let total = std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(total);
@@ -140,8 +147,8 @@ fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) ->
         }
     };
     let mut write_error = None;
-    let summary = run_file(
-        &pcap,
+    let summary = run_reader(
+        reader,
         flow,
         cfg.decode.max_fragments,
         &mut |r| {
@@ -160,6 +167,7 @@ fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) ->
         return Err(e).context("writing the flow table");
     }
     writer.finish().context("finishing the flow table")?;
+    partial.commit()?;
     eprintln!("extract: {}", summary.line());
     eprintln!("extract: wrote {}", out.display());
     match summary.capture_error {
@@ -169,6 +177,38 @@ fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) ->
             Ok(ExitCode::from(EXIT_DAMAGED_INPUT))
         }
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// An output written under a temporary name beside its final path; removed unless committed.
+struct PartialOutput {
+    path: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl PartialOutput {
+    fn new(target: &std::path::Path) -> anyhow::Result<PartialOutput> {
+        let name = target.file_name().with_context(|| format!("{}: not a file name", target.display()))?;
+        let mut partial = std::ffi::OsString::from(".");
+        partial.push(name);
+        partial.push(format!(".partial-{}", std::process::id()));
+        Ok(PartialOutput { path: target.with_file_name(partial), target: target.to_path_buf(), committed: false })
+    }
+
+    fn commit(mut self) -> anyhow::Result<()> {
+        std::fs::rename(&self.path, &self.target)
+            .with_context(|| format!("moving {} to {}", self.path.display(), self.target.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialOutput {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -132,8 +132,7 @@ const PROGRESS_EVERY: u64 = 65_536;
 /// Progress hook: called every few thousand packets with (bytes read so far, packets so far).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Runs a capture file through the pipeline. A read error stops reading, the flows seen so far are
-/// flushed, and the error is returned inside the summary (the caller decides how to report it).
+/// Runs a capture file through the pipeline (see [`run_reader`]).
 pub fn run_file(
     path: &Path,
     flow: FlowTableConfig,
@@ -141,7 +140,19 @@ pub fn run_file(
     emit: &mut impl FnMut(FlowRecord),
     progress: Option<Progress<'_>>,
 ) -> Result<RunSummary, RunError> {
-    let mut reader = PcapFileReader::open(path).map_err(RunError::Open)?;
+    let reader = PcapFileReader::open(path).map_err(RunError::Open)?;
+    run_reader(reader, flow, max_fragments, emit, progress)
+}
+
+/// Runs an opened capture through the pipeline. A read error stops reading, the flows seen so far are
+/// flushed, and the error is returned inside the summary (the caller decides how to report it).
+pub fn run_reader<R: std::io::Read>(
+    mut reader: PcapFileReader<R>,
+    flow: FlowTableConfig,
+    max_fragments: usize,
+    emit: &mut impl FnMut(FlowRecord),
+    progress: Option<Progress<'_>>,
+) -> Result<RunSummary, RunError> {
     let mut pipeline = FlowPipeline::new(flow, max_fragments).map_err(RunError::Config)?;
     let started = Instant::now();
     let mut packets = 0u64;

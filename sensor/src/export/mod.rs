@@ -70,13 +70,35 @@ pub enum ExportError {
     UnknownFormat(String),
 }
 
+/// Output formats, chosen by the file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+impl Format {
+    /// `.csv` or `.parquet` (also `.pq`), case-insensitive.
+    pub fn from_path(path: &Path) -> Result<Format, ExportError> {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("parquet" | "pq") => Ok(Format::Parquet),
+            _ => Err(ExportError::UnknownFormat(path.display().to_string())),
+        }
+    }
+}
+
+/// Creates `path` and a writer of `format` into it.
+pub fn create(format: Format, path: &Path, feature_names: &[String]) -> Result<Box<dyn RecordWriter>, ExportError> {
+    Ok(match format {
+        Format::Csv => Box::new(csv::CsvWriter::create(path, feature_names)?),
+        Format::Parquet => Box::new(parquet::ParquetWriter::create(path, feature_names)?),
+    })
+}
+
 /// Opens a writer chosen by the file extension (`.csv` or `.parquet`).
 pub fn open(path: &Path, feature_names: &[String]) -> Result<Box<dyn RecordWriter>, ExportError> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("csv") => Ok(Box::new(csv::CsvWriter::create(path, feature_names)?)),
-        Some("parquet") | Some("pq") => Ok(Box::new(parquet::ParquetWriter::create(path, feature_names)?)),
-        _ => Err(ExportError::UnknownFormat(path.display().to_string())),
-    }
+    create(Format::from_path(path)?, path, feature_names)
 }
 
 pub fn flow_id_hex(id: u64) -> String {

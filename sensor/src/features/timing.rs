@@ -23,8 +23,10 @@ pub const SUBFLOW_GAP_US: u32 = 1_000_000;
 /// periods.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timing {
-    first_us: u64,
-    last_us: u64,
+    /// First and last packet times in ns (the flow's start and end as reported); gaps use their
+    /// whole microseconds.
+    first_ns: u64,
+    last_ns: u64,
     last_dir_us: [u64; 2],
     first_bwd_us: u64,
     active_start_us: u64,
@@ -84,22 +86,33 @@ pub struct Gaps {
 
 impl Timing {
     pub fn start(ts_ns: u64) -> Timing {
-        let t = ts_ns / 1000;
-        Timing { first_us: t, last_us: t, active_start_us: t, subflows: 1, ..Timing::default() }
+        Timing { first_ns: ts_ns, last_ns: ts_ns, active_start_us: ts_ns / 1000, subflows: 1, ..Timing::default() }
+    }
+
+    #[inline]
+    fn first_us(&self) -> u64 {
+        self.first_ns / 1000
+    }
+
+    #[inline]
+    fn last_us(&self) -> u64 {
+        self.last_ns / 1000
     }
 
     /// Records one packet. `n_before` is the flow's packet count before it, `n_dir_before` the
     /// count in its direction. Returns the gaps (the packet's time is clamped to the flow's last).
     #[inline]
     pub fn update(&mut self, ts_ns: u64, dir: Direction, n_before: u64, n_dir_before: u64) -> Gaps {
-        let ts = (ts_ns / 1000).max(self.last_us);
+        let ts_ns = ts_ns.max(self.last_ns);
+        let ts = ts_ns / 1000;
+        let last_us = self.last_us();
         let d = dir as usize;
-        let flow_us = (n_before > 0).then(|| sample(ts - self.last_us));
+        let flow_us = (n_before > 0).then(|| sample(ts - last_us));
         let dir_us = (n_dir_before > 0).then(|| sample(ts - self.last_dir_us[d]));
         if let Some(g) = flow_us {
             self.iat.push(n_before - 1, g);
             if g > ACTIVITY_TIMEOUT_US {
-                self.active.push(u64::from(self.idle_count), sample(self.last_us - self.active_start_us));
+                self.active.push(u64::from(self.idle_count), sample(last_us - self.active_start_us));
                 self.idle.push(u64::from(self.idle_count), g);
                 self.idle_count += 1;
                 self.active_start_us = ts;
@@ -115,20 +128,22 @@ impl Timing {
             (Direction::Forward, None) => {}
         }
         self.last_dir_us[d] = ts;
-        self.last_us = ts;
+        self.last_ns = ts_ns;
         Gaps { flow_us, dir_us }
     }
 
     pub fn first_ns(&self) -> u64 {
-        self.first_us * 1000
+        self.first_ns
     }
 
     pub fn last_ns(&self) -> u64 {
-        self.last_us * 1000
+        self.last_ns
     }
 
+    /// Whole microseconds between the first and last packets' whole microseconds (so that it equals
+    /// the sum of the flow's gaps).
     pub fn duration_us(&self) -> u64 {
-        self.last_us - self.first_us
+        self.last_us() - self.first_us()
     }
 
     pub fn subflows(&self) -> u32 {
@@ -141,7 +156,7 @@ impl Timing {
         let duration = self.duration_us();
         out.push(duration as f64);
         out.extend(self.iat.summary(n.saturating_sub(1), duration));
-        let dir_sums = [self.last_dir_us[0] - self.first_us, self.last_dir_us[1].saturating_sub(self.first_bwd_us)];
+        let dir_sums = [self.last_dir_us[0] - self.first_us(), self.last_dir_us[1].saturating_sub(self.first_bwd_us)];
         for (spread, count, sum) in [(&self.fwd_iat, fwd, dir_sums[0]), (&self.bwd_iat, bwd, dir_sums[1])] {
             let k = count.saturating_sub(1);
             out.push(if k == 0 { f64::NAN } else { sum as f64 });
@@ -149,10 +164,10 @@ impl Timing {
         }
         // The current active period is still open: close it on a copy.
         let mut active = self.active;
-        active.push(u64::from(self.idle_count), sample(self.last_us - self.active_start_us));
+        active.push(u64::from(self.idle_count), sample(self.last_us() - self.active_start_us));
         out.extend(active.summary(u64::from(self.idle_count) + 1));
         // Saturated (> 71 min) active periods make this an upper bound, never an underflow.
-        let idle_sum = duration.saturating_sub(self.active.sum() + (self.last_us - self.active_start_us));
+        let idle_sum = duration.saturating_sub(self.active.sum() + (self.last_us() - self.active_start_us));
         out.extend(self.idle.summary(u64::from(self.idle_count), idle_sum));
         out.push(f64::from(self.subflows));
     }
