@@ -278,16 +278,7 @@ impl NameStats {
 
     /// Shannon entropy of the label characters in bits per character; 0 for the root name.
     fn entropy_bits(&self) -> f64 {
-        let n = f64::from(self.chars);
-        // H = sum over characters of p * log2(1/p), p = count / n.
-        self.char_counts
-            .iter()
-            .filter(|&&c| c > 0)
-            .map(|&c| {
-                let c = f64::from(c);
-                c / n * (n / c).log2()
-            })
-            .sum()
+        super::entropy::entropy_bits(&self.char_counts, usize::from(self.chars))
     }
 }
 

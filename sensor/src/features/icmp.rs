@@ -11,6 +11,7 @@
 //! direction); the payload maximum saturates at `u16::MAX` (only an IPv6 jumbogram can exceed it).
 //! Every feature is NaN when the flow carried no ICMP packet.
 
+use super::entropy::byte_entropy_bits;
 use crate::flow::Direction;
 
 /// At most this many captured payload bytes of each packet go into its entropy.
@@ -80,25 +81,6 @@ impl IcmpFeatures {
             *slot = value;
         }
     }
-}
-
-/// Shannon entropy of `bytes` (one entropy window, so the counts fit `u16`) in bits per byte.
-fn byte_entropy_bits(bytes: &[u8]) -> f64 {
-    let mut counts = [0u16; 256];
-    for &b in bytes {
-        let count = &mut counts[usize::from(b)];
-        *count = count.saturating_add(1);
-    }
-    let n = bytes.len() as f64;
-    // H = sum over symbols of p * log2(1/p), p = c/n; a single symbol gives exactly 0.
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let c = f64::from(c);
-            c / n * (n / c).log2()
-        })
-        .sum()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 pub mod bulk;
 pub mod dns;
 pub mod early;
+pub mod entropy;
 pub mod icmp;
 pub mod port_class;
 pub mod rates;

@@ -116,7 +116,10 @@ impl FlowKey {
         let (sp, dp) = if symmetric { (0, 0) } else { (src_port, dst_port) };
         let a = Endpoint { addr: src, port: sp };
         let b = Endpoint { addr: dst, port: dp };
-        let (mut lo, mut hi, side) = if a <= b { (a, b, KeySide::LoToHi) } else { (b, a, KeySide::HiToLo) };
+        // (address, port) order; big-endian u128 order is the byte order of the address.
+        let rank = |e: &Endpoint| (u128::from_be_bytes(e.addr), e.port);
+        let (mut lo, mut hi, side) =
+            if rank(&a) <= rank(&b) { (a, b, KeySide::LoToHi) } else { (b, a, KeySide::HiToLo) };
         if symmetric {
             lo.port = src_port;
             hi.port = dst_port;
