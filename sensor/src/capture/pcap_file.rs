@@ -109,7 +109,7 @@ pub struct PcapFileReader<R: Read = File> {
 }
 
 /// Most packets [`PcapFileReader::next_batch`] returns at once.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 256;
 
 #[derive(Clone, Copy)]
 enum State {

@@ -222,33 +222,34 @@ impl FlowTable {
     /// Adds packets in order, exactly as [`FlowTable::process`] one by one would, with the memory
     /// latency of their lookups overlapped (see the module doc).
     pub fn process_batch(&mut self, metas: &[PacketMeta<'_>], emit: &mut impl FnMut(FlowRecord)) {
-        /// Packets between prefetching a slot and processing its packet (the index entry is
-        /// prefetched twice as far ahead).
+        /// Packets between prefetching a slot and processing its packet; the index entry is
+        /// prefetched twice as far ahead.
         const AHEAD: usize = 6;
-        const LANES: usize = 64;
-        for chunk in metas.chunks(LANES) {
-            let n = chunk.len();
-            let mut keyed = [(FlowKey::EMPTY, KeySide::LoToHi, 0u64); LANES];
-            for (k, meta) in keyed.iter_mut().zip(chunk) {
-                let (key, side) = FlowKey::from_packet(meta);
-                *k = (key, side, self.hasher.hash_one(key));
+        /// Keys computed but not yet processed, in a ring (a power of two above 2 × AHEAD).
+        const RING: usize = 16;
+        let n = metas.len();
+        let mut ring = [(FlowKey::EMPTY, KeySide::LoToHi, 0u64); RING];
+        let keyed = |table: &Self, j: usize| {
+            let (key, side) = FlowKey::from_packet(&metas[j]);
+            let hash = table.hasher.hash_one(key);
+            table.index.prefetch(hash);
+            (key, side, hash)
+        };
+        for j in 0..n.min(2 * AHEAD) {
+            ring[j % RING] = keyed(self, j);
+        }
+        for j in 0..n.min(AHEAD) {
+            self.prefetch_likely_slot(ring[j % RING].2);
+        }
+        for j in 0..n {
+            if j + 2 * AHEAD < n {
+                ring[(j + 2 * AHEAD) % RING] = keyed(self, j + 2 * AHEAD);
             }
-            for &(_, _, hash) in &keyed[..n.min(2 * AHEAD)] {
-                self.index.prefetch(hash);
+            if j + AHEAD < n {
+                self.prefetch_likely_slot(ring[(j + AHEAD) % RING].2);
             }
-            for &(_, _, hash) in &keyed[..n.min(AHEAD)] {
-                self.prefetch_likely_slot(hash);
-            }
-            for (j, meta) in chunk.iter().enumerate() {
-                if let Some(&(_, _, hash)) = keyed[..n].get(j + 2 * AHEAD) {
-                    self.index.prefetch(hash);
-                }
-                if let Some(&(_, _, hash)) = keyed[..n].get(j + AHEAD) {
-                    self.prefetch_likely_slot(hash);
-                }
-                let (key, side, hash) = keyed[j];
-                self.process_keyed(meta, key, side, hash, emit);
-            }
+            let (key, side, hash) = ring[j % RING];
+            self.process_keyed(&metas[j], key, side, hash, emit);
         }
     }
 
