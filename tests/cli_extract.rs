@@ -229,7 +229,10 @@ fn extract_writes_the_same_rows_to_csv_and_parquet() {
     let out = extract(&pcap, &csv_path, &[]);
     assert_status(&out, 0, "extract to CSV");
     let err = stderr(&out);
-    let counts = format!("extract: 6000 packets, 0 undecodable (none), {} flows,", summary.flow_stats.flows_created);
+    let counts = format!(
+        "extract: 6000 packets, 0 undecodable (none), 0 out of time order, {} flows,",
+        summary.flow_stats.flows_created
+    );
     assert!(err.contains(&counts), "summary line should start with {counts:?}: {err}");
     assert!(err.contains(&format!("wrote {}", csv_path.display())), "{err}");
 

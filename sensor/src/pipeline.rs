@@ -112,10 +112,11 @@ impl RunSummary {
         }
         let f = &self.flow_stats;
         format!(
-            "{} packets, {} undecodable ({}), {} flows, {} records ({} final, {} checkpoint), {} evicted, {:.2} s, {:.0} packets/s",
+            "{} packets, {} undecodable ({}), {} out of time order, {} flows, {} records ({} final, {} checkpoint), {} evicted, {:.2} s, {:.0} packets/s",
             self.packets,
             self.drops.total(),
             drops.join(" "),
+            f.out_of_order_packets,
             f.flows_created,
             f.final_records + f.checkpoint_records,
             f.final_records,
