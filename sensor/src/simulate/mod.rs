@@ -2,4 +2,5 @@
 //! the scenario simulator with ground truth will live beside it.
 
 pub mod frame;
+pub mod rng;
 pub mod synthetic;

@@ -7,31 +7,9 @@ use std::io::{self, Write};
 use std::net::Ipv4Addr;
 
 use super::frame::{L4, ipv4_frame};
+use super::rng::Rng;
 use crate::capture::LinkType;
 use crate::capture::pcap_write::{PcapWriter, TsResolution};
-
-/// SplitMix64: a tiny deterministic generator (not for cryptography).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..hi` (hi > lo).
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct SyntheticConfig {
