@@ -834,7 +834,7 @@ fn forward_bulk_of_six_segments() {
         id += 1;
         let (src, dst, sp, dp) = if from_client { (CLIENT, WEB, cport, sport) } else { (WEB, CLIENT, sport, cport) };
         let mut f = Vec::new();
-        let l4 = L4::Tcp { src_port: sp, dst_port: dp, seq: 0, ack: 0, flags, window: 8192 };
+        let l4 = L4::Tcp { src_port: sp, dst_port: dp, seq: 0, ack: 0, flags, window: 8192, options: &[] };
         ipv4_frame(&mut f, src, dst, id, l4, &vec![0x5a; payload_len]);
         f
     };

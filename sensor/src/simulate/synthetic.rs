@@ -222,7 +222,7 @@ fn tcp_packet(f: &mut GenFlow, rng: &mut Rng, payload: &mut Vec<u8>, frame: &mut
         t
     };
     let ack = if flags & ACK != 0 { ack } else { 0 };
-    let l4 = L4::Tcp { src_port: sp, dst_port: dp, seq, ack, flags, window: 64_240 };
+    let l4 = L4::Tcp { src_port: sp, dst_port: dp, seq, ack, flags, window: 64_240, options: &[] };
     ipv4_frame(frame, src, dst, f.ip_id, l4, payload);
 }
 
