@@ -12,6 +12,10 @@ use crate::config::{self, Config};
 use crate::export;
 use crate::features::schema::flow_v1;
 use crate::pipeline::run_reader;
+use crate::simulate::behaviour::VariantSet;
+use crate::simulate::scenario::{ScenarioConfig, default_attacks};
+use crate::simulate::truth::TruthIndex;
+use crate::timefmt::{parse_duration_ns, parse_rfc3339_utc};
 
 /// Exit status when the input capture was damaged: the readable part was processed and written.
 pub const EXIT_DAMAGED_INPUT: u8 = 3;
@@ -55,6 +59,10 @@ pub enum Command {
         /// Output file: FILE.parquet or FILE.csv.
         #[arg(long, required_unless_present = "schema")]
         out: Option<PathBuf>,
+        /// Ground truth of a simulated capture (FILE.csv or FILE.parquet from `sensor simulate`): adds
+        /// label, scenario, behaviour and technique columns to every row.
+        #[arg(long)]
+        truth: Option<PathBuf>,
         /// TOML configuration (see `sensor config example`).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -64,6 +72,39 @@ pub enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Simulate a site's traffic with attacks: a capture and its per-flow ground truth.
+    ///
+    /// Deterministic: the same arguments give the same bytes. Scenarios: enterprise (a working day of a
+    /// Windows domain with every benign behaviour and a mix of attacks), benign (no attack), demo (a
+    /// small office for 20 minutes, a few attacks of each kind).
+    Simulate {
+        /// Scenario name.
+        #[arg(long, default_value = "enterprise")]
+        scenario: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Capture to write (pcap, nanosecond timestamps).
+        #[arg(long)]
+        out: PathBuf,
+        /// Ground truth to write: FILE.csv or FILE.parquet.
+        #[arg(long)]
+        truth: PathBuf,
+        /// Workstations on the site (servers are added to them).
+        #[arg(long)]
+        hosts: Option<u32>,
+        /// Simulated time span: e.g. 20m, 8h, 1d.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Start time, RFC 3339 UTC (default: a Monday, 2024-03-04T08:00:00Z).
+        #[arg(long)]
+        start: Option<String>,
+        /// Attack mix: NAME=COUNT,... (default: the scenario's mix; `none` for none).
+        #[arg(long)]
+        attacks: Option<String>,
+        /// Which variants of each attack: train or eval (disjoint sets).
+        #[arg(long, default_value = "train")]
+        variants: String,
     },
     /// Configuration helpers.
     Config {
@@ -102,9 +143,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Extract { pcap, out, config, quiet, .. } => {
+        Command::Extract { pcap, out, config, quiet, truth, .. } => {
             let (pcap, out) = (pcap.expect("clap requires --pcap"), out.expect("clap requires --out"));
-            extract(pcap, out, config, quiet)
+            extract(pcap, out, config, truth, quiet)
+        }
+        Command::Simulate { scenario, seed, out, truth, hosts, duration, start, attacks, variants } => {
+            let cfg = simulate_config(scenario, seed, hosts, duration, start, attacks, &variants)?;
+            let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+            let summary = crate::simulate::run::run(&cfg, file, &truth)?;
+            eprintln!("simulate: {}", summary.line());
+            eprintln!("simulate: wrote {} and {}", out.display(), truth.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Config { command: ConfigCommand::Example } => {
             print!("{}", config::EXAMPLE);
@@ -118,7 +167,58 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) -> anyhow::Result<ExitCode> {
+fn simulate_config(
+    scenario: String,
+    seed: u64,
+    hosts: Option<u32>,
+    duration: Option<String>,
+    start: Option<String>,
+    attacks: Option<String>,
+    variants: &str,
+) -> anyhow::Result<ScenarioConfig> {
+    let (default_hosts, default_duration) = match scenario.as_str() {
+        "demo" => (20, "20m"),
+        _ => (100, "1h"),
+    };
+    let duration = duration.as_deref().unwrap_or(default_duration);
+    let duration_ns = parse_duration_ns(duration)
+        .filter(|d| *d > 0)
+        .with_context(|| format!("--duration {duration:?}: expected a span such as 90s, 20m, 8h, 2d"))?;
+    let start_ns = match &start {
+        Some(s) => parse_rfc3339_utc(s)
+            .with_context(|| format!("--start {s:?}: expected RFC 3339 UTC, e.g. 2024-03-04T08:00:00Z"))?,
+        None => 1_709_539_200_000_000_000,
+    };
+    let attacks = match attacks.as_deref() {
+        None => default_attacks(&scenario),
+        Some("none") => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|item| {
+                let (name, count) = item.split_once('=').unwrap_or((item, "1"));
+                let count: u32 =
+                    count.parse().with_context(|| format!("--attacks {item:?}: the count is not a number"))?;
+                Ok((name.trim().to_string(), count))
+            })
+            .collect::<anyhow::Result<_>>()?,
+    };
+    let variants = match variants {
+        "train" => VariantSet::Train,
+        "eval" => VariantSet::Eval,
+        other => anyhow::bail!("--variants {other:?}: expected train or eval"),
+    };
+    let workstations = hosts.unwrap_or(default_hosts);
+    anyhow::ensure!((1..=65_000).contains(&workstations), "--hosts {workstations}: expected 1 to 65000");
+    Ok(ScenarioConfig { name: scenario, seed, workstations, start_ns, duration_ns, attacks, variants })
+}
+
+fn extract(
+    pcap: PathBuf,
+    out: PathBuf,
+    config: Option<PathBuf>,
+    truth: Option<PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     let (cfg, cfg_name) = match &config {
         Some(path) => (Config::load(path)?, path.display().to_string()),
         None => (Config::default(), "defaults".to_string()),
@@ -129,9 +229,12 @@ fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) ->
     // temporary file beside the output that replaces it only once complete: a failed run never
     // leaves a half-written table or destroys an existing one.
     let format = export::Format::from_path(&out)?;
+    let truth = truth.map(|t| TruthIndex::load(&t)).transpose()?;
     let reader = PcapFileReader::open(&pcap)?;
     let partial = PartialOutput::new(&out)?;
-    let mut writer = export::create(format, &partial.path, &schema.names)?;
+    let mut writer = export::create(format, &partial.path, &schema.names, truth.is_some())?;
+    let unmatched_label = export::RowLabel::unmatched();
+    let mut unmatched = 0u64;
     let total = std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(total);
@@ -152,8 +255,14 @@ fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) ->
         flow,
         cfg.decode.max_fragments,
         &mut |r| {
+            let label = truth.as_ref().map(|t| {
+                t.lookup(&r).unwrap_or_else(|| {
+                    unmatched += 1;
+                    &unmatched_label
+                })
+            });
             if write_error.is_none()
-                && let Err(e) = writer.write(&r)
+                && let Err(e) = writer.write(&r, label)
             {
                 write_error = Some(e);
             }
@@ -169,6 +278,9 @@ fn extract(pcap: PathBuf, out: PathBuf, config: Option<PathBuf>, quiet: bool) ->
     writer.finish().context("finishing the flow table")?;
     partial.commit()?;
     eprintln!("extract: {}", summary.line());
+    if truth.is_some() {
+        eprintln!("extract: {unmatched} records matched no truth row (label \"unmatched\")");
+    }
     eprintln!("extract: wrote {}", out.display());
     match summary.capture_error {
         Some(e) => {

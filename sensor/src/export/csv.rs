@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
 
-use super::{ExportError, ID_COLUMNS, RecordWriter, flow_id_hex};
+use super::{ExportError, ID_COLUMNS, LABEL_COLUMNS, RecordWriter, RowLabel, flow_id_hex};
 use crate::flow::FlowRecord;
 use crate::timefmt::rfc3339_nanos;
 
@@ -15,18 +15,19 @@ pub struct CsvWriter {
 }
 
 impl CsvWriter {
-    pub fn create(path: &Path, feature_names: &[String]) -> Result<CsvWriter, ExportError> {
+    pub fn create(path: &Path, feature_names: &[String], labelled: bool) -> Result<CsvWriter, ExportError> {
         let name = path.display().to_string();
         let file = File::create(path).map_err(|source| ExportError::Io { path: name.clone(), source })?;
         let mut out = ::csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, file));
-        let header = ID_COLUMNS.iter().copied().chain(feature_names.iter().map(String::as_str));
+        let labels = if labelled { LABEL_COLUMNS } else { &[] };
+        let header = ID_COLUMNS.iter().chain(labels).copied().chain(feature_names.iter().map(String::as_str));
         out.write_record(header).map_err(|source| ExportError::Csv { path: name.clone(), source })?;
         Ok(CsvWriter { path: name, out, row: Vec::new() })
     }
 }
 
 impl RecordWriter for CsvWriter {
-    fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
+    fn write(&mut self, r: &FlowRecord, label: Option<&RowLabel>) -> Result<(), ExportError> {
         self.row.clear();
         self.row.extend([
             flow_id_hex(r.flow_id),
@@ -45,6 +46,9 @@ impl RecordWriter for CsvWriter {
             r.fwd_wire_bytes.to_string(),
             r.bwd_wire_bytes.to_string(),
         ]);
+        if let Some(l) = label {
+            self.row.extend([l.label.clone(), l.scenario.clone(), l.behaviour.clone(), l.technique.clone()]);
+        }
         self.row.extend(r.features.iter().map(|v| v.to_string()));
         self.out.write_record(&self.row).map_err(|source| ExportError::Csv { path: self.path.clone(), source })
     }

@@ -6,6 +6,10 @@
 //! `fwd_wire_bytes`, `bwd_wire_bytes` (frame bytes on the wire, not features) — then the features of the
 //! schema in order, as float64 with NaN for missing. The source is the flow's initiator. For ICMP,
 //! `src_port` holds `type << 8 | code` of the initiator's message and `dst_port` the identifier.
+//!
+//! With ground truth (`extract --truth`), [`LABEL_COLUMNS`] follow the identifiers: `label`
+//! (`benign`, `exfiltration`, `lateral_movement`, or `unmatched` when no truth row covers the flow),
+//! `scenario`, `behaviour`, `technique`.
 
 pub mod csv;
 pub mod parquet;
@@ -33,9 +37,34 @@ pub const ID_COLUMNS: &[&str] = &[
     "bwd_wire_bytes",
 ];
 
+/// The ground-truth columns, after the identifiers, when a truth file is given.
+pub const LABEL_COLUMNS: &[&str] = &["label", "scenario", "behaviour", "technique"];
+
+/// The ground truth of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowLabel {
+    pub label: String,
+    pub scenario: String,
+    pub behaviour: String,
+    pub technique: String,
+}
+
+impl RowLabel {
+    /// The label of a flow no truth row covers.
+    pub fn unmatched() -> RowLabel {
+        RowLabel {
+            label: "unmatched".into(),
+            scenario: String::new(),
+            behaviour: String::new(),
+            technique: String::new(),
+        }
+    }
+}
+
 /// A sink for flow records.
 pub trait RecordWriter {
-    fn write(&mut self, record: &FlowRecord) -> Result<(), ExportError>;
+    /// Writes one row; `label` is given exactly when the writer was created with labels.
+    fn write(&mut self, record: &FlowRecord, label: Option<&RowLabel>) -> Result<(), ExportError>;
     /// Flushes and closes the output; must be called once at the end.
     fn finish(self: Box<Self>) -> Result<(), ExportError>;
 }
@@ -88,17 +117,22 @@ impl Format {
     }
 }
 
-/// Creates `path` and a writer of `format` into it.
-pub fn create(format: Format, path: &Path, feature_names: &[String]) -> Result<Box<dyn RecordWriter>, ExportError> {
+/// Creates `path` and a writer of `format` into it; `labelled` adds the [`LABEL_COLUMNS`].
+pub fn create(
+    format: Format,
+    path: &Path,
+    feature_names: &[String],
+    labelled: bool,
+) -> Result<Box<dyn RecordWriter>, ExportError> {
     Ok(match format {
-        Format::Csv => Box::new(csv::CsvWriter::create(path, feature_names)?),
-        Format::Parquet => Box::new(parquet::ParquetWriter::create(path, feature_names)?),
+        Format::Csv => Box::new(csv::CsvWriter::create(path, feature_names, labelled)?),
+        Format::Parquet => Box::new(parquet::ParquetWriter::create(path, feature_names, labelled)?),
     })
 }
 
-/// Opens a writer chosen by the file extension (`.csv` or `.parquet`).
+/// Opens an unlabelled writer chosen by the file extension (`.csv` or `.parquet`).
 pub fn open(path: &Path, feature_names: &[String]) -> Result<Box<dyn RecordWriter>, ExportError> {
-    create(Format::from_path(path)?, path, feature_names)
+    create(Format::from_path(path)?, path, feature_names, false)
 }
 
 pub fn flow_id_hex(id: u64) -> String {

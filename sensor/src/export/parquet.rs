@@ -15,7 +15,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::{ExportError, ID_COLUMNS, RecordWriter, flow_id_hex};
+use super::{ExportError, ID_COLUMNS, LABEL_COLUMNS, RecordWriter, RowLabel, flow_id_hex};
 use crate::flow::FlowRecord;
 
 pub const BATCH_ROWS: usize = 16_384;
@@ -36,11 +36,13 @@ struct Columns {
     community_id: StringBuilder,
     fwd_wire_bytes: UInt64Builder,
     bwd_wire_bytes: UInt64Builder,
+    /// label, scenario, behaviour, technique (empty when unlabelled).
+    labels: Vec<StringBuilder>,
     features: Vec<Float64Builder>,
 }
 
 impl Columns {
-    fn new(n_features: usize) -> Columns {
+    fn new(n_features: usize, labelled: bool) -> Columns {
         Columns {
             flow_id: StringBuilder::new(),
             record_kind: StringBuilder::new(),
@@ -57,6 +59,11 @@ impl Columns {
             community_id: StringBuilder::new(),
             fwd_wire_bytes: UInt64Builder::new(),
             bwd_wire_bytes: UInt64Builder::new(),
+            labels: if labelled {
+                (0..LABEL_COLUMNS.len()).map(|_| StringBuilder::new()).collect()
+            } else {
+                Vec::new()
+            },
             features: (0..n_features).map(|_| Float64Builder::with_capacity(BATCH_ROWS)).collect(),
         }
     }
@@ -79,12 +86,13 @@ impl Columns {
             Arc::new(self.fwd_wire_bytes.finish()),
             Arc::new(self.bwd_wire_bytes.finish()),
         ];
+        cols.extend(self.labels.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         cols.extend(self.features.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         cols
     }
 }
 
-fn arrow_schema(feature_names: &[String]) -> Schema {
+fn arrow_schema(feature_names: &[String], labelled: bool) -> Schema {
     let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
     let id_types = [
         DataType::Utf8,
@@ -105,6 +113,9 @@ fn arrow_schema(feature_names: &[String]) -> Schema {
     ];
     let mut fields: Vec<Field> =
         ID_COLUMNS.iter().zip(id_types).map(|(name, ty)| Field::new(*name, ty, false)).collect();
+    if labelled {
+        fields.extend(LABEL_COLUMNS.iter().map(|n| Field::new(*n, DataType::Utf8, false)));
+    }
     fields.extend(feature_names.iter().map(|n| Field::new(n, DataType::Float64, false)));
     Schema::new(fields)
 }
@@ -118,14 +129,14 @@ pub struct ParquetWriter {
 }
 
 impl ParquetWriter {
-    pub fn create(path: &Path, feature_names: &[String]) -> Result<ParquetWriter, ExportError> {
+    pub fn create(path: &Path, feature_names: &[String], labelled: bool) -> Result<ParquetWriter, ExportError> {
         let name = path.display().to_string();
         let file = File::create(path).map_err(|source| ExportError::Io { path: name.clone(), source })?;
-        let schema = Arc::new(arrow_schema(feature_names));
+        let schema = Arc::new(arrow_schema(feature_names, labelled));
         let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .map_err(|source| ExportError::Parquet { path: name.clone(), source })?;
-        Ok(ParquetWriter { path: name, schema, writer, cols: Columns::new(feature_names.len()), rows: 0 })
+        Ok(ParquetWriter { path: name, schema, writer, cols: Columns::new(feature_names.len(), labelled), rows: 0 })
     }
 
     fn flush_batch(&mut self) -> Result<(), ExportError> {
@@ -141,7 +152,7 @@ impl ParquetWriter {
 }
 
 impl RecordWriter for ParquetWriter {
-    fn write(&mut self, r: &FlowRecord) -> Result<(), ExportError> {
+    fn write(&mut self, r: &FlowRecord, label: Option<&RowLabel>) -> Result<(), ExportError> {
         let c = &mut self.cols;
         c.flow_id.append_value(flow_id_hex(r.flow_id));
         c.record_kind.append_value(r.kind.name());
@@ -158,6 +169,11 @@ impl RecordWriter for ParquetWriter {
         c.community_id.append_value(r.community_id());
         c.fwd_wire_bytes.append_value(r.fwd_wire_bytes);
         c.bwd_wire_bytes.append_value(r.bwd_wire_bytes);
+        if let Some(l) = label {
+            for (b, v) in c.labels.iter_mut().zip([&l.label, &l.scenario, &l.behaviour, &l.technique]) {
+                b.append_value(v);
+            }
+        }
         for (b, v) in c.features.iter_mut().zip(&r.features) {
             b.append_value(*v);
         }

@@ -9,10 +9,25 @@ use std::net::Ipv4Addr;
 #[derive(Debug, Clone, Copy)]
 pub enum L4<'a> {
     /// TCP; `options` are appended after the 20-byte header (padded to 4 bytes with NOPs/EOL).
-    Tcp { src_port: u16, dst_port: u16, seq: u32, ack: u32, flags: u8, window: u16, options: &'a [u8] },
-    Udp { src_port: u16, dst_port: u16 },
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        window: u16,
+        options: &'a [u8],
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
     /// ICMP echo request (type 8) or reply (type 0).
-    IcmpEcho { icmp_type: u8, ident: u16, seq: u16 },
+    IcmpEcho {
+        icmp_type: u8,
+        ident: u16,
+        seq: u16,
+    },
 }
 
 /// IP-level settings of a frame.
