@@ -10,9 +10,8 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Output;
 
 use arrow::array::{Array, Float64Array, RecordBatch, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, TimeUnit};
@@ -48,51 +47,7 @@ const ID_COLUMNS: [&str; 15] = [
 // ---------------------------------------------------------------------------------------------------
 // Running the binary
 
-/// The `sensor` binary of this build: `<target>/<profile>/sensor`, beside this test's `deps/`
-/// directory, built (or found fresh) by `cargo build -p sensor --bin sensor` on first use.
-///
-/// Cargo builds a package's binaries only for that package's own integration tests, so neither
-/// `cargo test -p sensor-e2e` nor `cargo test --workspace` builds it, and a binary left from an
-/// earlier build may be stale. Cargo does not hold the build lock while tests run, so the nested
-/// build shares the target directory; when the binary is fresh it costs a fraction of a second.
-fn sensor_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).expect("tests run from <target>/<profile>/deps");
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = match profile_dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") => "dev",
-            Some(name) => name,
-            None => panic!("no profile directory above {}", exe.display()),
-        };
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "sensor", "--bin", "sensor", "--profile", profile, "--manifest-path"])
-            .arg(&manifest)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .output()
-            .unwrap_or_else(|e| panic!("could not run {}: {e}", env!("CARGO")));
-        assert!(
-            out.status.success(),
-            "building the sensor binary failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bin = profile_dir.join(format!("sensor{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.is_file(), "cargo built the sensor binary, yet {} is missing", bin.display());
-        bin
-    })
-}
-
-/// Runs `sensor` with `args`; never hangs on stdin.
-fn sensor<I, S>(args: I) -> Output
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    Command::new(sensor_bin()).args(args).stdin(std::process::Stdio::null()).output().unwrap()
-}
+use common::sensor;
 
 fn extract(pcap: &Path, out: &Path, extra: &[&OsStr]) -> Output {
     let mut args: Vec<&OsStr> = vec![OsStr::new("extract"), OsStr::new("--quiet"), OsStr::new("--pcap")];

@@ -95,3 +95,43 @@ fn truth_covers_exactly_the_flows_of_the_capture() {
         assert!(finals.iter().any(|r| truth.lookup(r).unwrap().label == label), "no {label} flow");
     }
 }
+
+#[test]
+fn simulate_then_extract_with_truth_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, truth, table) = (dir.path().join("s.pcap"), dir.path().join("s.parquet"), dir.path().join("flows.csv"));
+    let args = ["simulate", "--scenario", "demo", "--hosts", "8", "--duration", "5m", "--seed", "3"];
+    let mut cmd: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    cmd.extend([std::ffi::OsStr::new("--out"), pcap.as_os_str(), std::ffi::OsStr::new("--truth"), truth.as_os_str()]);
+    let out = common::sensor(&cmd);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lateral movement"), "summary line names the labels");
+    let out = common::sensor([
+        std::ffi::OsStr::new("extract"),
+        std::ffi::OsStr::new("--pcap"),
+        pcap.as_os_str(),
+        std::ffi::OsStr::new("--truth"),
+        truth.as_os_str(),
+        std::ffi::OsStr::new("--out"),
+        table.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("0 records matched no truth row"), "{err}");
+    let text = std::fs::read_to_string(&table).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert_eq!(&header[15..19], ["label", "scenario", "behaviour", "technique"]);
+    let labels: std::collections::BTreeSet<&str> =
+        text.lines().skip(1).map(|l| l.split(',').nth(15).unwrap()).collect();
+    assert!(
+        labels.contains("benign") && labels.contains("lateral_movement") && labels.contains("exfiltration"),
+        "{labels:?}"
+    );
+    // Bad arguments are named, and nothing is written.
+    let bad = common::sensor(["simulate", "--scenario", "nope", "--out", "x.pcap", "--truth", "x.csv"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scenario \"nope\""));
+    let bad = common::sensor(["simulate", "--attacks", "teleport=2", "--out", "x.pcap", "--truth", "x.csv"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown attack \"teleport\""));
+    assert!(!Path::new("x.pcap").exists() && !Path::new("x.csv").exists(), "a refused run writes no file");
+}

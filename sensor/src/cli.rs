@@ -12,8 +12,8 @@ use crate::config::{self, Config};
 use crate::export;
 use crate::features::schema::flow_v1;
 use crate::pipeline::run_reader;
-use crate::simulate::behaviour::VariantSet;
-use crate::simulate::scenario::{ScenarioConfig, default_attacks};
+use crate::simulate::behaviour::{VariantSet, attack_names};
+use crate::simulate::scenario::{SCENARIOS, ScenarioConfig, ScenarioError, default_attacks};
 use crate::simulate::truth::TruthIndex;
 use crate::timefmt::{parse_duration_ns, parse_rfc3339_utc};
 
@@ -207,6 +207,12 @@ fn simulate_config(
         "eval" => VariantSet::Eval,
         other => anyhow::bail!("--variants {other:?}: expected train or eval"),
     };
+    if !SCENARIOS.iter().any(|s| s.0 == scenario) {
+        return Err(ScenarioError::UnknownScenario(scenario).into());
+    }
+    if let Some((name, _)) = attacks.iter().find(|(name, _)| !attack_names().contains(&name.as_str())) {
+        return Err(ScenarioError::UnknownAttack(name.clone()).into());
+    }
     let workstations = hosts.unwrap_or(default_hosts);
     anyhow::ensure!((1..=65_000).contains(&workstations), "--hosts {workstations}: expected 1 to 65000");
     Ok(ScenarioConfig { name: scenario, seed, workstations, start_ns, duration_ns, attacks, variants })
