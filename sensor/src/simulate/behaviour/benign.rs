@@ -1,9 +1,9 @@
 //! Benign behaviours of the site, including the look-alikes of attacks (a monitoring server that
 //! touches every host, an authorised vulnerability scanner).
 
-use super::conversations::{SshPlan, ssh_session};
+use super::conversations::{Exchange, SshPlan, rdp_session, ssh_session, tls_session, web_exchanges, winrm_session};
 use super::{Actor, Ctx, Target, benign, echo_session, next_active, tcp_session, udp_session};
-use crate::simulate::proto::{dns, icmp, ntp};
+use crate::simulate::proto::{dns, icmp, ntp, opaque};
 use crate::simulate::rng::Rng;
 use crate::simulate::scheduler::Spawned;
 use crate::simulate::session::{Script, Side, Step, script_of};
@@ -20,12 +20,20 @@ pub fn actors(site: &Site, start: u64, duration: u64, rng: &Rng) -> Vec<(u64, Bo
         let mut r = rng.derive(i as u64);
         out.push((next_active(start, 40.0, &mut r), Box::new(Browsing { host: ws.clone(), rng: r.derive(1) })));
         out.push((start + r.range(0, 64 * MINUTE), Box::new(TimeSync { host: ws.clone(), rng: r.derive(2) })));
+        out.push((next_active(start, 6.0, &mut r), Box::new(SaasSync { host: ws.clone(), rng: r.derive(3) })));
+        out.push((next_active(start, 0.05, &mut r), Box::new(Update { host: ws.clone(), rng: r.derive(4) })));
+        out.push((next_active(start, 0.1, &mut r), Box::new(VideoCall { host: ws.clone(), rng: r.derive(5) })));
     }
     for (i, jump) in site.jump_hosts.iter().enumerate() {
         let mut r = rng.derive((1 << 41) + i as u64);
-        out.push((next_active(start, 3.0, &mut r), Box::new(AdminSsh { from: jump.clone(), rng: r })));
+        out.push((next_active(start, 3.0, &mut r), Box::new(AdminSsh { from: jump.clone(), rng: r.derive(1) })));
+        out.push((next_active(start, 2.0, &mut r), Box::new(AdminRdp { from: jump.clone(), rng: r.derive(2) })));
     }
     let mut r = rng.derive(1 << 40);
+    out.push((
+        start + r.range(0, 15 * MINUTE),
+        Box::new(RemoteManagement { from: site.monitoring.clone(), rng: r.derive(3) }),
+    ));
     out.push((
         start + r.range(0, 5 * MINUTE),
         Box::new(PingMonitor { from: site.monitoring.clone(), rng: r.derive(1) }),
@@ -66,7 +74,7 @@ pub fn lookup(
     (udp_session(ctx, now, host, None, target, rng, script, benign(behaviour, host)), done)
 }
 
-/// Web browsing: name lookups now; the TLS sessions that follow them are added by the web model.
+/// Web browsing: a name lookup, then a TLS session to a CDN or SaaS host with a few requests.
 struct Browsing {
     host: Host,
     rng: Rng,
@@ -77,8 +85,22 @@ impl Actor for Browsing {
         let rng = &mut self.rng;
         let pool = if rng.chance(0.6) { &ctx.site.cdn } else { &ctx.site.saas };
         let dest = rng.pick(pool).clone();
-        let (s, _) = lookup(ctx, now, &self.host, &dest.name, dest.ip.octets(), rng, "web_browsing");
+        let (s, answered) = lookup(ctx, now, &self.host, &dest.name, dest.ip.octets(), rng, "web_browsing");
         out.push(s);
+        let n = rng.range(1, 9) as u32;
+        let script = tls_session(dest.name.clone(), rng.range(2_500, 5_500) as usize, web_exchanges(rng, n, 15_000.0));
+        let target = Target::external(&dest, 443, rng);
+        let at = answered + rng.range(200_000, 2_000_000);
+        out.push(tcp_session(
+            ctx,
+            at,
+            &self.host,
+            target,
+            TcpParams::default(),
+            rng,
+            script,
+            benign("web_browsing", &self.host),
+        ));
         Some(next_active(now, 40.0, rng))
     }
 }
@@ -188,7 +210,8 @@ struct AdminSsh {
 impl Actor for AdminSsh {
     fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
         let rng = &mut self.rng;
-        let linux: Vec<Host> = ctx.site.servers().chain([&ctx.site.backup]).filter(|h| h.os == Os::Linux).cloned().collect();
+        let linux: Vec<Host> =
+            ctx.site.servers().chain([&ctx.site.backup]).filter(|h| h.os == Os::Linux).cloned().collect();
         let server = rng.pick(&linux).clone();
         let plan = SshPlan {
             keystrokes: rng.range(20, 300) as u32,
@@ -197,7 +220,171 @@ impl Actor for AdminSsh {
             windows_client: self.from.os == Os::Windows,
         };
         let target = Target::host(&server, 22, rng);
-        out.push(tcp_session(ctx, now, &self.from, target, TcpParams::default(), rng, ssh_session(plan), benign("admin_ssh", &self.from)));
+        out.push(tcp_session(
+            ctx,
+            now,
+            &self.from,
+            target,
+            TcpParams::default(),
+            rng,
+            ssh_session(plan),
+            benign("admin_ssh", &self.from),
+        ));
         Some(next_active(now, 3.0, rng))
+    }
+}
+
+/// SaaS sync clients (mail, chat, file sync): short TLS sessions every ten minutes or so, and now and
+/// then a file upload — the look-alike of exfiltration to a web service.
+struct SaasSync {
+    host: Host,
+    rng: Rng,
+}
+
+impl Actor for SaasSync {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let dest = rng.pick(&ctx.site.saas).clone();
+        let n = rng.range(1, 4) as u32;
+        let mut exchanges = web_exchanges(rng, n, 3_000.0);
+        if rng.chance(0.05) {
+            exchanges.push(Exchange {
+                request: rng.range(50_000, 5_000_000),
+                response: rng.range(300, 2_000),
+                think_ns: 0,
+            });
+        }
+        let script = tls_session(dest.name.clone(), rng.range(3_000, 5_500) as usize, exchanges);
+        let target = Target::external(&dest, 443, rng);
+        out.push(tcp_session(
+            ctx,
+            now,
+            &self.host,
+            target,
+            TcpParams::default(),
+            rng,
+            script,
+            benign("saas_sync", &self.host),
+        ));
+        Some(next_active(now, 6.0, rng))
+    }
+}
+
+/// Software updates: a large TLS download now and then.
+struct Update {
+    host: Host,
+    rng: Rng,
+}
+
+impl Actor for Update {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let dest = rng.pick(&ctx.site.updates).clone();
+        let exchanges =
+            vec![Exchange { request: rng.range(400, 900), response: rng.range(5_000_000, 60_000_000), think_ns: 0 }];
+        let script = tls_session(dest.name.clone(), rng.range(3_000, 5_000) as usize, exchanges);
+        let target = Target::external(&dest, 443, rng);
+        let params = TcpParams { max_cwnd: 512, ..TcpParams::default() };
+        out.push(tcp_session(ctx, now, &self.host, target, params, rng, script, benign("software_update", &self.host)));
+        Some(next_active(now, 0.05, rng))
+    }
+}
+
+/// Video calls: a steady two-way UDP media stream to a relay for minutes.
+struct VideoCall {
+    host: Host,
+    rng: Rng,
+}
+
+impl Actor for VideoCall {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let dest = rng.pick(&ctx.site.media).clone();
+        let packets = rng.range(2, 15) * 60 * 25;
+        let mut i = 0u64;
+        let script: Script = Box::new(move |rng: &mut Rng| {
+            i += 1;
+            if i > 3 * packets {
+                return None;
+            }
+            Some(match i % 3 {
+                0 => Step::Pause(rng.range(30, 50) * 1_000_000),
+                1 => {
+                    let len = rng.range(700, 1_200) as usize;
+                    Step::Send { from: Side::Client, bytes: opaque::slice(rng, len).to_vec() }
+                }
+                _ => {
+                    let len = rng.range(600, 1_250) as usize;
+                    Step::Send { from: Side::Server, bytes: opaque::slice(rng, len).to_vec() }
+                }
+            })
+        });
+        let target = Target::external(&dest, 3478, rng);
+        let port = 50_000 + rng.range(0, 10_000) as u16;
+        out.push(udp_session(ctx, now, &self.host, Some(port), target, rng, script, benign("video_call", &self.host)));
+        Some(next_active(now, 0.1, rng))
+    }
+}
+
+/// Administrators on a jump host open RDP sessions to Windows servers.
+struct AdminRdp {
+    from: Host,
+    rng: Rng,
+}
+
+impl Actor for AdminRdp {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let windows: Vec<Host> = ctx.site.servers().filter(|h| h.os == Os::Windows).cloned().collect();
+        let server = rng.pick(&windows).clone();
+        let target = Target::host(&server, 3389, rng);
+        let script = rdp_session("admin".into(), rng.range(60, 900));
+        out.push(tcp_session(
+            ctx,
+            now,
+            &self.from,
+            target,
+            TcpParams::default(),
+            rng,
+            script,
+            benign("admin_rdp", &self.from),
+        ));
+        Some(next_active(now, 2.0, rng))
+    }
+}
+
+/// Remote management: every quarter of an hour the management server runs WinRM commands on a few
+/// workstations (inventory, patch status) — benign fan-out on an admin port.
+struct RemoteManagement {
+    from: Host,
+    rng: Rng,
+}
+
+impl Actor for RemoteManagement {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let count = (self.rng.range(3, 12) as usize).min(ctx.site.workstations.len());
+        for k in 0..count {
+            let rng = &mut self.rng;
+            let ws = rng.pick(&ctx.site.workstations).clone();
+            let target = Target::host(&ws, 5985, rng);
+            let script = winrm_session(
+                ws.name.clone(),
+                ctx.site.domain.to_uppercase(),
+                rng.range(2, 6) as u32,
+                now / 1_000_000_000,
+            );
+            let at = now + k as u64 * rng.range(200, 2_000) * 1_000_000;
+            out.push(tcp_session(
+                ctx,
+                at,
+                &self.from,
+                target,
+                TcpParams::default(),
+                rng,
+                script,
+                benign("remote_management", &self.from),
+            ));
+        }
+        Some(now + 15 * MINUTE)
     }
 }

@@ -199,7 +199,15 @@ impl SshExfil {
         let variant = variants.pick(rng, 1, 1);
         let total = rng.range(5_000_000, 80_000_000);
         let left = if variant == 0 { 1 } else { rng.range(5, 21) as u32 };
-        SshExfil { instance: format!("ssh_exfil#{instance}"), host, dest, variant, rng: rng.derive(96), left, chunk: total / u64::from(left) }
+        SshExfil {
+            instance: format!("ssh_exfil#{instance}"),
+            host,
+            dest,
+            variant,
+            rng: rng.derive(96),
+            left,
+            chunk: total / u64::from(left),
+        }
     }
 }
 

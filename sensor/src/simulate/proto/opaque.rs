@@ -38,14 +38,6 @@ pub fn extend(out: &mut Vec<u8>, rng: &mut Rng, len: usize) {
     }
 }
 
-/// Overwrites `buf` with random-looking bytes.
-pub fn fill(buf: &mut [u8], rng: &mut Rng) {
-    for chunk in buf.chunks_mut(BLOCK_LEN) {
-        let n = chunk.len();
-        chunk.copy_from_slice(slice(rng, n));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

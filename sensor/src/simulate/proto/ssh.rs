@@ -54,10 +54,10 @@ hmac-sha2-256,hmac-sha2-512,hmac-sha1";
 const COMPRESSION: &str = "none,zlib@openssh.com";
 const ED25519: &str = "ssh-ed25519";
 
-/// Appends the identification line `SSH-2.0-<software>\r\n`, e.g. with `OpenSSH_8.9p1 Ubuntu-3`.
-pub fn banner(out: &mut Vec<u8>, software: &str) {
-    out.extend_from_slice(b"SSH-2.0-");
-    out.extend_from_slice(software.as_bytes());
+/// Appends the identification line `identification\r\n`, e.g. with `SSH-2.0-OpenSSH_8.9p1 Ubuntu-3`
+/// (the whole line but its end, so a caller can send another protocol version or software name).
+pub fn banner(out: &mut Vec<u8>, identification: &str) {
+    out.extend_from_slice(identification.as_bytes());
     out.extend_from_slice(b"\r\n");
 }
 
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn banner_is_one_line() {
         let mut out = Vec::new();
-        banner(&mut out, "OpenSSH_8.9p1 Ubuntu-3");
+        banner(&mut out, "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3");
         assert_eq!(out, b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3\r\n");
     }
 
