@@ -23,6 +23,8 @@ fn config(seed: u64, variants: VariantSet) -> ScenarioConfig {
         duration_ns: 10 * 60 * 1_000_000_000,
         attacks: attack_names().iter().map(|a| (a.to_string(), 1)).collect(),
         variants,
+        // Big transfers at 2 % of their size keep the captures small; sessions stay the same.
+        volume: 0.02,
     }
 }
 
@@ -105,7 +107,8 @@ fn truth_covers_exactly_the_flows_of_the_capture() {
 fn simulate_then_extract_with_truth_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let (pcap, truth, table) = (dir.path().join("s.pcap"), dir.path().join("s.parquet"), dir.path().join("flows.csv"));
-    let args = ["simulate", "--scenario", "demo", "--hosts", "8", "--duration", "5m", "--seed", "3"];
+    let args =
+        ["simulate", "--scenario", "demo", "--hosts", "8", "--duration", "5m", "--seed", "3", "--volume-scale", "0.02"];
     let mut cmd: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
     cmd.extend([std::ffi::OsStr::new("--out"), pcap.as_os_str(), std::ffi::OsStr::new("--truth"), truth.as_os_str()]);
     let out = common::sensor(&cmd);

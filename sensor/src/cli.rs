@@ -105,6 +105,10 @@ pub enum Command {
         /// Which variants of each attack: train or eval (disjoint sets).
         #[arg(long, default_value = "train")]
         variants: String,
+        /// Scale of large transfers and long activities (uploads, downloads, calls, tunnels); 1 is
+        /// realistic, 0.1 makes a ten times smaller capture with the same sessions.
+        #[arg(long, default_value_t = 1.0)]
+        volume_scale: f64,
     },
     /// Configuration helpers.
     Config {
@@ -147,8 +151,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (pcap, out) = (pcap.expect("clap requires --pcap"), out.expect("clap requires --out"));
             extract(pcap, out, config, truth, quiet)
         }
-        Command::Simulate { scenario, seed, out, truth, hosts, duration, start, attacks, variants } => {
-            let cfg = simulate_config(scenario, seed, hosts, duration, start, attacks, &variants)?;
+        Command::Simulate { scenario, seed, out, truth, hosts, duration, start, attacks, variants, volume_scale } => {
+            anyhow::ensure!(
+                volume_scale.is_finite() && volume_scale > 0.0 && volume_scale <= 100.0,
+                "--volume-scale {volume_scale}: expected a number above 0 and at most 100"
+            );
+            let mut cfg = simulate_config(scenario, seed, hosts, duration, start, attacks, &variants)?;
+            cfg.volume = volume_scale;
             let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
             let summary = crate::simulate::run::run(&cfg, file, &truth)?;
             eprintln!("simulate: {}", summary.line());
@@ -215,7 +224,7 @@ fn simulate_config(
     }
     let workstations = hosts.unwrap_or(default_hosts);
     anyhow::ensure!((1..=65_000).contains(&workstations), "--hosts {workstations}: expected 1 to 65000");
-    Ok(ScenarioConfig { name: scenario, seed, workstations, start_ns, duration_ns, attacks, variants })
+    Ok(ScenarioConfig { name: scenario, seed, workstations, start_ns, duration_ns, attacks, variants, volume: 1.0 })
 }
 
 fn extract(

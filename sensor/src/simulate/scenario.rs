@@ -31,6 +31,8 @@ pub struct ScenarioConfig {
     /// Attack kinds and how many instances of each.
     pub attacks: Vec<(String, u32)>,
     pub variants: VariantSet,
+    /// Scale of large transfers and long activities (1 = realistic sizes).
+    pub volume: f64,
 }
 
 /// Error in a scenario's settings.
@@ -49,6 +51,7 @@ pub struct Simulation {
     queue: BinaryHeap<Reverse<(u64, u32)>>,
     ports: HashMap<Ipv4Addr, u16>,
     variants: VariantSet,
+    volume: f64,
     end_ns: u64,
 }
 
@@ -79,7 +82,15 @@ impl Simulation {
             queue.push(Reverse((t, i as u32)));
             list.push(a);
         }
-        Ok(Simulation { site, actors: list, queue, ports: HashMap::new(), variants: cfg.variants, end_ns })
+        Ok(Simulation {
+            site,
+            actors: list,
+            queue,
+            ports: HashMap::new(),
+            variants: cfg.variants,
+            volume: cfg.volume,
+            end_ns,
+        })
     }
 
     pub fn site(&self) -> &Site {
@@ -94,8 +105,8 @@ impl SessionSource for Simulation {
 
     fn spawn(&mut self, out: &mut Vec<Spawned>) {
         let Some(Reverse((t, i))) = self.queue.pop() else { return };
-        let Simulation { site, actors, ports, variants, .. } = self;
-        let mut ctx = Ctx::new(site, *variants, ports);
+        let Simulation { site, actors, ports, variants, volume, .. } = self;
+        let mut ctx = Ctx::new(site, *variants, *volume, ports);
         if let Some(next) = actors[i as usize].act(t, &mut ctx, out) {
             let next = next.max(t + 1);
             if next < self.end_ns {

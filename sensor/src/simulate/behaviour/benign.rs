@@ -249,7 +249,7 @@ impl Actor for SaasSync {
         let mut exchanges = web_exchanges(rng, n, 3_000.0);
         if rng.chance(0.05) {
             exchanges.push(Exchange {
-                request: rng.range(50_000, 5_000_000),
+                request: ctx.scaled(rng.range(50_000, 5_000_000)),
                 response: rng.range(300, 2_000),
                 think_ns: 0,
             });
@@ -280,8 +280,11 @@ impl Actor for Update {
     fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
         let rng = &mut self.rng;
         let dest = rng.pick(&ctx.site.updates).clone();
-        let exchanges =
-            vec![Exchange { request: rng.range(400, 900), response: rng.range(5_000_000, 60_000_000), think_ns: 0 }];
+        let exchanges = vec![Exchange {
+            request: rng.range(400, 900),
+            response: ctx.scaled(rng.range(5_000_000, 60_000_000)),
+            think_ns: 0,
+        }];
         let script = tls_session(dest.name.clone(), rng.range(3_000, 5_000) as usize, exchanges);
         let target = Target::external(&dest, 443, rng);
         let params = TcpParams { max_cwnd: 512, ..TcpParams::default() };
@@ -300,7 +303,7 @@ impl Actor for VideoCall {
     fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
         let rng = &mut self.rng;
         let dest = rng.pick(&ctx.site.media).clone();
-        let packets = rng.range(2, 15) * 60 * 25;
+        let packets = ctx.scaled(rng.range(2, 15) * 60 * 25);
         let mut i = 0u64;
         let script: Script = Box::new(move |rng: &mut Rng| {
             i += 1;
@@ -338,7 +341,7 @@ impl Actor for AdminRdp {
         let windows: Vec<Host> = ctx.site.servers().filter(|h| h.os == Os::Windows).cloned().collect();
         let server = rng.pick(&windows).clone();
         let target = Target::host(&server, 3389, rng);
-        let script = rdp_session("admin".into(), rng.range(60, 900));
+        let script = rdp_session("admin".into(), ctx.scaled(rng.range(60, 900)));
         out.push(tcp_session(
             ctx,
             now,

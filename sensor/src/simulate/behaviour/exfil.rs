@@ -8,8 +8,14 @@
 //!   payloads at a few per second, replies larger than requests.
 //! - `ssh_exfil`: one `scp` of 5–80 MB to a rare host | the same data split over 5–20 sessions a few
 //!   minutes apart.
+//! - `bulk_upload`: one TLS upload of 10–120 MB to a rare host on 443; four parallel TLS uploads of
+//!   5–30 MB | ten sequential 2–10 MB uploads 20–60 s apart to port 8443.
+//! - `cloud_upload`: one 20–150 MB upload to a cloud-storage host | multipart: 8 MB parts, one TLS
+//!   session each, a few seconds apart.
+//! - `slow_drip`: a 5–50 KB upload every 1–5 minutes, 20–60 times (beacon-like) | every 30 s–2 min
+//!   with ±60 % jitter to port 8443.
 
-use super::conversations::{SshPlan, ssh_session};
+use super::conversations::{Exchange, SshPlan, ssh_session, tls_session};
 use super::{Actor, Ctx, Target, VariantSet, echo_session, meaning, tcp_session, udp_session};
 use crate::simulate::proto::{dns, opaque};
 use crate::simulate::rng::Rng;
@@ -89,10 +95,10 @@ impl Actor for DnsTunnel {
         let dc = rng.pick(&ctx.site.domain_controllers).clone();
         let m = meaning(Label::Exfiltration, self.instance.clone(), "dns_tunnel", "T1048.003");
         let (queries, gap) = match self.variant {
-            0 | 1 => (rng.range(400, 1500) as u32, (20, 200)),
-            2 => (rng.range(200, 600) as u32, (50, 400)),
-            3 => (rng.range(60, 200) as u32, (2_000, 6_000)),
-            _ => (rng.range(300, 900) as u32, (30, 300)),
+            0 | 1 => (ctx.scaled(rng.range(400, 1500)) as u32, (20, 200)),
+            2 => (ctx.scaled(rng.range(200, 600)) as u32, (50, 400)),
+            3 => (ctx.scaled(rng.range(60, 200)) as u32, (2_000, 6_000)),
+            _ => (ctx.scaled(rng.range(300, 900)) as u32, (30, 300)),
         };
         if self.variant == 2 {
             // A new socket (source port) per query: many short flows.
@@ -151,12 +157,12 @@ impl IcmpTunnel {
 }
 
 impl Actor for IcmpTunnel {
-    fn act(&mut self, now: u64, _ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
         let rng = &mut self.rng;
         let (count, req, resp, gap) = match self.variant {
-            0 => (rng.range(500, 3000) as u32, (900, 1100), (32, 64), (20, 80)),
-            1 => (rng.range(500, 3000) as u32, (1300, 1472), (32, 64), (10, 50)),
-            _ => (rng.range(200, 800) as u32, (150, 250), (400, 900), (200, 900)),
+            0 => (ctx.scaled(rng.range(500, 3000)) as u32, (900, 1100), (32, 64), (20, 80)),
+            1 => (ctx.scaled(rng.range(500, 3000)) as u32, (1300, 1472), (32, 64), (10, 50)),
+            _ => (ctx.scaled(rng.range(200, 800)) as u32, (150, 250), (400, 900), (200, 900)),
         };
         let mut i = 0;
         let mut reply: Option<usize> = None;
@@ -215,11 +221,155 @@ impl Actor for SshExfil {
     fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
         let rng = &mut self.rng;
         let target = Target::external(&self.dest, 22, rng);
-        let plan = SshPlan { upload: self.chunk, keystrokes: 0, download: 200, windows_client: true };
+        let plan = SshPlan { upload: ctx.scaled(self.chunk), keystrokes: 0, download: 200, windows_client: true };
         let params = TcpParams { max_cwnd: 512, ..TcpParams::default() };
         let m = meaning(Label::Exfiltration, self.instance.clone(), "ssh_exfil", "T1048.002");
         out.push(tcp_session(ctx, now, &self.host, target, params, rng, ssh_session(plan), m));
         self.left -= 1;
         (self.left > 0 && self.variant > 0).then(|| now + rng.range(60, 600) * 1_000_000_000)
+    }
+}
+
+/// One TLS upload of `bytes` to `dest:port` from `host`.
+#[allow(clippy::too_many_arguments)]
+fn tls_upload(
+    ctx: &mut Ctx<'_>,
+    now: u64,
+    host: &Host,
+    dest: &External,
+    port: u16,
+    bytes: u64,
+    rng: &mut Rng,
+    meaning: crate::simulate::session::Meaning,
+) -> Spawned {
+    let exchanges = vec![
+        Exchange { request: rng.range(300, 700), response: rng.range(200, 600), think_ns: rng.range(50, 300) * MS },
+        Exchange { request: bytes, response: rng.range(150, 400), think_ns: 0 },
+    ];
+    let script = tls_session(dest.name.clone(), rng.range(2_500, 5_000) as usize, exchanges);
+    let target = Target::external(dest, port, rng);
+    let params = TcpParams { max_cwnd: 512, ..TcpParams::default() };
+    tcp_session(ctx, now, host, target, params, rng, script, meaning)
+}
+
+/// Bulk upload over TLS to a rare external host.
+pub struct BulkUpload {
+    instance: String,
+    host: Host,
+    dest: External,
+    variant: u8,
+    left: u32,
+    rng: Rng,
+}
+
+impl BulkUpload {
+    pub fn new(instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> BulkUpload {
+        let host = victim(site, rng);
+        let dest = rng.pick(&site.rare).clone();
+        let variant = variants.pick(rng, 2, 1);
+        BulkUpload { instance: format!("bulk_upload#{instance}"), host, dest, variant, left: 10, rng: rng.derive(94) }
+    }
+}
+
+impl Actor for BulkUpload {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let m = meaning(Label::Exfiltration, self.instance.clone(), "bulk_upload", "T1041");
+        match self.variant {
+            0 => {
+                let bytes = ctx.scaled(rng.range(10_000_000, 120_000_000));
+                out.push(tls_upload(ctx, now, &self.host, &self.dest, 443, bytes, rng, m));
+                None
+            }
+            1 => {
+                for k in 0..4 {
+                    let bytes = ctx.scaled(rng.range(5_000_000, 30_000_000));
+                    out.push(tls_upload(ctx, now + k * 3 * MS, &self.host, &self.dest, 443, bytes, rng, m.clone()));
+                }
+                None
+            }
+            _ => {
+                let bytes = ctx.scaled(rng.range(2_000_000, 10_000_000));
+                out.push(tls_upload(ctx, now, &self.host, &self.dest, 8443, bytes, rng, m));
+                self.left -= 1;
+                (self.left > 0).then(|| now + rng.range(20, 60) * 1_000 * MS)
+            }
+        }
+    }
+}
+
+/// Upload to cloud storage.
+pub struct CloudUpload {
+    instance: String,
+    host: Host,
+    dest: External,
+    variant: u8,
+    /// Parts left (multipart variant).
+    parts: u32,
+    rng: Rng,
+}
+
+impl CloudUpload {
+    pub fn new(instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> CloudUpload {
+        let host = victim(site, rng);
+        let dest = rng.pick(&site.cloud_storage).clone();
+        let variant = variants.pick(rng, 1, 1);
+        let parts = rng.range(3, 15) as u32;
+        CloudUpload { instance: format!("cloud_upload#{instance}"), host, dest, variant, parts, rng: rng.derive(93) }
+    }
+}
+
+impl Actor for CloudUpload {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let m = meaning(Label::Exfiltration, self.instance.clone(), "cloud_upload", "T1567.002");
+        if self.variant == 0 {
+            let bytes = ctx.scaled(rng.range(20_000_000, 150_000_000));
+            out.push(tls_upload(ctx, now, &self.host, &self.dest, 443, bytes, rng, m));
+            return None;
+        }
+        let part = ctx.scaled(8 << 20);
+        out.push(tls_upload(ctx, now, &self.host, &self.dest, 443, part, rng, m));
+        self.parts -= 1;
+        (self.parts > 0).then(|| now + rng.range(2, 10) * 1_000 * MS)
+    }
+}
+
+/// Slow-drip exfiltration: small periodic uploads to a rare host, beacon-like.
+pub struct SlowDrip {
+    instance: String,
+    host: Host,
+    dest: External,
+    variant: u8,
+    left: u32,
+    rng: Rng,
+}
+
+impl SlowDrip {
+    pub fn new(instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> SlowDrip {
+        let host = victim(site, rng);
+        let dest = rng.pick(&site.rare).clone();
+        let variant = variants.pick(rng, 1, 1);
+        let left = rng.range(20, 61) as u32;
+        SlowDrip { instance: format!("slow_drip#{instance}"), host, dest, variant, left, rng: rng.derive(92) }
+    }
+}
+
+impl Actor for SlowDrip {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let m = meaning(Label::Exfiltration, self.instance.clone(), "slow_drip", "T1030");
+        let port = if self.variant == 0 { 443 } else { 8443 };
+        let bytes = rng.range(5_000, 50_000);
+        out.push(tls_upload(ctx, now, &self.host, &self.dest, port, bytes, rng, m));
+        self.left -= 1;
+        let period = if self.variant == 0 {
+            rng.range(60, 300) * 1_000 * MS
+        } else {
+            let base = rng.range(30, 120) * 1_000 * MS;
+            let jitter = base * 6 / 10;
+            base - jitter + rng.range(0, 2 * jitter + 1)
+        };
+        (self.left > 0).then(|| now + period)
     }
 }

@@ -5,8 +5,11 @@
 //!   hosts, slow and randomised.
 //! - `ssh_pivot`: a chain workstation → Linux server → another Linux server, minutes apart, with a
 //!   tool upload at each hop | the same with three hops and interactive use only.
+//! - `rdp_lateral`: RDP from one workstation to another for 2–10 minutes | 10–30 minutes, to a server.
+//! - `winrm_lateral`: PowerShell remoting (WinRM over HTTP, Kerberos) to another workstation, 5–40
+//!   commands | to 2–4 hosts in turn, 40–150 commands each.
 
-use super::conversations::{SshPlan, ssh_session};
+use super::conversations::{SshPlan, rdp_session, ssh_session, winrm_session};
 use super::{Actor, Ctx, Target, VariantSet, meaning, tcp_session};
 use crate::simulate::rng::Rng;
 use crate::simulate::scheduler::Spawned;
@@ -94,5 +97,89 @@ impl Actor for SshPivot {
         out.push(tcp_session(ctx, now, &from, target, TcpParams::default(), rng, ssh_session(plan), m));
         self.hop += 1;
         Some(now + rng.range(120, 600) * 1_000_000_000)
+    }
+}
+
+fn other_workstation(site: &Site, not: &Host, rng: &mut Rng) -> Host {
+    loop {
+        let h = rng.pick(&site.workstations);
+        if h.ip != not.ip || site.workstations.len() == 1 {
+            return h.clone();
+        }
+    }
+}
+
+/// RDP between workstations (or to a server).
+pub struct RdpLateral {
+    instance: String,
+    from: Host,
+    to: Host,
+    variant: u8,
+    rng: Rng,
+}
+
+impl RdpLateral {
+    pub fn new(instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> RdpLateral {
+        let from = rng.pick(&site.workstations).clone();
+        let variant = variants.pick(rng, 1, 1);
+        let to = if variant == 0 {
+            other_workstation(site, &from, rng)
+        } else {
+            let windows: Vec<Host> = site.servers().filter(|h| h.os == Os::Windows).cloned().collect();
+            rng.pick(&windows).clone()
+        };
+        RdpLateral { instance: format!("rdp_lateral#{instance}"), from, to, variant, rng: rng.derive(91) }
+    }
+}
+
+impl Actor for RdpLateral {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let rng = &mut self.rng;
+        let seconds = ctx.scaled(if self.variant == 0 { rng.range(120, 600) } else { rng.range(600, 1_800) });
+        let target = Target::host(&self.to, 3389, rng);
+        let m = meaning(Label::LateralMovement, self.instance.clone(), "rdp_lateral", "T1021.001");
+        out.push(tcp_session(
+            ctx,
+            now,
+            &self.from,
+            target,
+            TcpParams::default(),
+            rng,
+            rdp_session("admin".into(), seconds),
+            m,
+        ));
+        None
+    }
+}
+
+/// PowerShell remoting to other hosts.
+pub struct WinrmLateral {
+    instance: String,
+    from: Host,
+    targets: Vec<Host>,
+    variant: u8,
+    rng: Rng,
+}
+
+impl WinrmLateral {
+    pub fn new(instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> WinrmLateral {
+        let from = rng.pick(&site.workstations).clone();
+        let variant = variants.pick(rng, 1, 1);
+        let count = if variant == 0 { 1 } else { rng.range(2, 5) };
+        let targets = (0..count).map(|_| other_workstation(site, &from, rng)).collect();
+        WinrmLateral { instance: format!("winrm_lateral#{instance}"), from, targets, variant, rng: rng.derive(90) }
+    }
+}
+
+impl Actor for WinrmLateral {
+    fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
+        let to = self.targets.pop()?;
+        let rng = &mut self.rng;
+        let commands = if self.variant == 0 { rng.range(5, 41) } else { rng.range(40, 151) } as u32;
+        let script = winrm_session(to.name.clone(), ctx.site.domain.to_uppercase(), commands, now / 1_000_000_000);
+        let target = Target::host(&to, 5985, rng);
+        let m = meaning(Label::LateralMovement, self.instance.clone(), "winrm_lateral", "T1021.006");
+        out.push(tcp_session(ctx, now, &self.from, target, TcpParams::default(), rng, script, m));
+        (!self.targets.is_empty()).then(|| now + rng.range(60, 400) * 1_000_000_000)
     }
 }

@@ -45,17 +45,33 @@ impl VariantSet {
 
 /// The attacks the simulator knows, by name.
 pub fn attack_names() -> &'static [&'static str] {
-    &["dns_tunnel", "icmp_tunnel", "ssh_exfil", "internal_scan", "ssh_pivot"]
+    &[
+        "bulk_upload",
+        "cloud_upload",
+        "slow_drip",
+        "dns_tunnel",
+        "icmp_tunnel",
+        "ssh_exfil",
+        "internal_scan",
+        "ssh_pivot",
+        "rdp_lateral",
+        "winrm_lateral",
+    ]
 }
 
 /// A new instance (number `instance`) of the attack called `kind`; None for an unknown name.
 pub fn attack(kind: &str, instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> Option<Box<dyn Actor>> {
     Some(match kind {
+        "bulk_upload" => Box::new(exfil::BulkUpload::new(instance, site, variants, rng)),
+        "cloud_upload" => Box::new(exfil::CloudUpload::new(instance, site, variants, rng)),
+        "slow_drip" => Box::new(exfil::SlowDrip::new(instance, site, variants, rng)),
         "dns_tunnel" => Box::new(exfil::DnsTunnel::new(instance, site, variants, rng)),
         "icmp_tunnel" => Box::new(exfil::IcmpTunnel::new(instance, site, variants, rng)),
         "ssh_exfil" => Box::new(exfil::SshExfil::new(instance, site, variants, rng)),
         "internal_scan" => Box::new(lateral::InternalScan::new(instance, site, variants, rng)),
         "ssh_pivot" => Box::new(lateral::SshPivot::new(instance, site, variants, rng)),
+        "rdp_lateral" => Box::new(lateral::RdpLateral::new(instance, site, variants, rng)),
+        "winrm_lateral" => Box::new(lateral::WinrmLateral::new(instance, site, variants, rng)),
         _ => return None,
     })
 }
@@ -64,12 +80,19 @@ pub fn attack(kind: &str, instance: u32, site: &Site, variants: VariantSet, rng:
 pub struct Ctx<'a> {
     pub site: &'a Site,
     pub variants: VariantSet,
+    /// Scale of large transfers and long activities (1 = realistic; tests use less).
+    pub volume: f64,
     ports: &'a mut HashMap<Ipv4Addr, u16>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(site: &'a Site, variants: VariantSet, ports: &'a mut HashMap<Ipv4Addr, u16>) -> Ctx<'a> {
-        Ctx { site, variants, ports }
+    pub fn new(site: &'a Site, variants: VariantSet, volume: f64, ports: &'a mut HashMap<Ipv4Addr, u16>) -> Ctx<'a> {
+        Ctx { site, variants, volume, ports }
+    }
+
+    /// `n` (bytes, packets, seconds of a long activity) scaled by [`Ctx::volume`], at least 1.
+    pub fn scaled(&self, n: u64) -> u64 {
+        ((n as f64 * self.volume) as u64).max(1)
     }
 
     /// The next ephemeral port of a host (Windows range 49152–65535, cycling), so concurrent sessions
@@ -236,7 +259,7 @@ mod tests {
     fn ephemeral_ports_cycle_per_host() {
         let site = Site::new(2, &mut Rng::new(1));
         let mut ports = HashMap::new();
-        let mut ctx = Ctx::new(&site, VariantSet::Train, &mut ports);
+        let mut ctx = Ctx::new(&site, VariantSet::Train, 1.0, &mut ports);
         let ip = site.workstations[0].ip;
         let a = ctx.ephemeral_port(ip);
         let b = ctx.ephemeral_port(ip);
