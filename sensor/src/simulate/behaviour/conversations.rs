@@ -316,8 +316,11 @@ pub fn winrm_session(host: String, realm: String, commands: u32, unix_secs: u64)
             think = false;
             return Some(Step::Pause(rng.range(50, 2_000) * MS));
         }
-        let request = rng.range(700, 6_000) as usize;
-        reply = Some((rng.lognormal(1_500.0, 1.3) as usize).clamp(400, 200_000));
+        // Sizes from empire_psremoting_stager_*.cap: requests of 2.3–2.6 KB on the wire (SOAP of
+        // about 1.7–2.1 KB inside the encryption framing), now and then a command of 5–12 KB;
+        // responses of 1.3–3.2 KB, rarely a large output.
+        let request = if rng.chance(0.2) { rng.range(3_000, 12_000) } else { rng.range(1_650, 2_050) } as usize;
+        reply = Some(if rng.chance(0.1) { rng.range(3_000, 60_000) } else { rng.range(700, 2_650) } as usize);
         http::winrm_request(&mut buf, rng, &host, request, seq);
         seq += 1;
         Some(Step::Send { from: Side::Client, bytes: buf })
