@@ -35,12 +35,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the main job on embedded defaults: generate a synthetic site capture, process it, report.
+    /// Run the main job on embedded defaults: simulate a small office with attacks, process the
+    /// capture, report what the flow layer saw per label and per attack.
     Demo {
-        /// Packets to generate.
-        #[arg(long, default_value_t = 50_000)]
-        packets: u64,
-        /// Seed of the generator (same seed, same capture).
+        /// Seed of the simulation (same seed, same capture).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Keep the generated capture at this path instead of a temporary file.
@@ -127,7 +125,7 @@ pub enum ConfigCommand {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Demo { packets, seed, keep_pcap } => {
+        Command::Demo { seed, keep_pcap } => {
             let tmp;
             let path = match keep_pcap {
                 Some(p) => p,
@@ -136,7 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tmp.0.clone()
                 }
             };
-            print!("{}", crate::demo::run(&path, packets, seed)?);
+            print!("{}", crate::demo::run(&path, seed)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Extract { schema: true, .. } => {
