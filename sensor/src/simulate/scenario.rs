@@ -105,8 +105,8 @@ impl SessionSource for Simulation {
 
     fn spawn(&mut self, out: &mut Vec<Spawned>) {
         let Some(Reverse((t, i))) = self.queue.pop() else { return };
-        let Simulation { site, actors, ports, variants, volume, .. } = self;
-        let mut ctx = Ctx::new(site, *variants, *volume, ports);
+        let Simulation { site, actors, ports, variants, volume, end_ns, .. } = self;
+        let mut ctx = Ctx::new(site, *variants, *volume, *end_ns, ports);
         if let Some(next) = actors[i as usize].act(t, &mut ctx, out) {
             let next = next.max(t + 1);
             if next < self.end_ns {

@@ -11,7 +11,7 @@
 //! - `bulk_upload`: one TLS upload of 10–120 MB to a rare host on 443; four parallel TLS uploads of
 //!   5–30 MB | ten sequential 2–10 MB uploads 20–60 s apart to port 8443.
 //! - `cloud_upload`: one 20–150 MB upload to a cloud-storage host | multipart: 8 MB parts, one TLS
-//!   session each, a few seconds apart.
+//!   session each, a few seconds apart. Both wait for the night when the scenario reaches one.
 //! - `slow_drip`: a 5–50 KB upload every 1–5 minutes, 20–60 times (beacon-like) | every 30 s–2 min
 //!   with ±60 % jitter to port 8443.
 
@@ -306,6 +306,8 @@ pub struct CloudUpload {
     variant: u8,
     /// Parts left (multipart variant).
     parts: u32,
+    /// Whether the actor already considered waiting for the night.
+    waited: bool,
     rng: Rng,
 }
 
@@ -315,13 +317,28 @@ impl CloudUpload {
         let dest = rng.pick(&site.cloud_storage).clone();
         let variant = variants.pick(rng, 1, 1);
         let parts = rng.range(3, 15) as u32;
-        CloudUpload { instance: format!("cloud_upload#{instance}"), host, dest, variant, parts, rng: rng.derive(93) }
+        CloudUpload {
+            instance: format!("cloud_upload#{instance}"),
+            host,
+            dest,
+            variant,
+            parts,
+            waited: false,
+            rng: rng.derive(93),
+        }
     }
 }
 
 impl Actor for CloudUpload {
     fn act(&mut self, now: u64, ctx: &mut Ctx<'_>, out: &mut Vec<Spawned>) -> Option<u64> {
         let rng = &mut self.rng;
+        if !self.waited {
+            self.waited = true;
+            let night = super::next_night(now, rng);
+            if !super::is_night(now) && night < ctx.end_ns {
+                return Some(night);
+            }
+        }
         let m = meaning(Label::Exfiltration, self.instance.clone(), "cloud_upload", "T1567.002");
         if self.variant == 0 {
             let bytes = ctx.scaled(rng.range(20_000_000, 150_000_000));

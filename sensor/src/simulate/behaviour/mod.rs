@@ -82,12 +82,20 @@ pub struct Ctx<'a> {
     pub variants: VariantSet,
     /// Scale of large transfers and long activities (1 = realistic; tests use less).
     pub volume: f64,
+    /// When the scenario ends (actors that wait for a time of day check it is still ahead).
+    pub end_ns: u64,
     ports: &'a mut HashMap<Ipv4Addr, u16>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(site: &'a Site, variants: VariantSet, volume: f64, ports: &'a mut HashMap<Ipv4Addr, u16>) -> Ctx<'a> {
-        Ctx { site, variants, volume, ports }
+    pub fn new(
+        site: &'a Site,
+        variants: VariantSet,
+        volume: f64,
+        end_ns: u64,
+        ports: &'a mut HashMap<Ipv4Addr, u16>,
+    ) -> Ctx<'a> {
+        Ctx { site, variants, volume, end_ns, ports }
     }
 
     /// `n` (bytes, packets, seconds of a long activity) scaled by [`Ctx::volume`], at least 1.
@@ -228,6 +236,11 @@ pub fn is_night(ts: u64) -> bool {
     ts % DAY_NS < 5 * HOUR_NS
 }
 
+/// The start of the next night (00:00 UTC) after `ts`, with a random offset into it (up to 4 hours).
+pub fn next_night(ts: u64, rng: &mut Rng) -> u64 {
+    (ts / DAY_NS + 1) * DAY_NS + rng.range(0, 4 * HOUR_NS)
+}
+
 /// The next time after `now` of an activity happening `per_hour` times an hour at full activity,
 /// thinned by [`activity`] (a Poisson process whose rate follows the working day).
 pub fn next_active(now: u64, per_hour: f64, rng: &mut Rng) -> u64 {
@@ -259,7 +272,7 @@ mod tests {
     fn ephemeral_ports_cycle_per_host() {
         let site = Site::new(2, &mut Rng::new(1));
         let mut ports = HashMap::new();
-        let mut ctx = Ctx::new(&site, VariantSet::Train, 1.0, &mut ports);
+        let mut ctx = Ctx::new(&site, VariantSet::Train, 1.0, u64::MAX, &mut ports);
         let ip = site.workstations[0].ip;
         let a = ctx.ephemeral_port(ip);
         let b = ctx.ephemeral_port(ip);
