@@ -26,12 +26,8 @@ fn bursts(path: &Path, ports: &[u16]) -> Vec<u64> {
     let mut decoder = Decoder::new(64);
     let mut open: HashMap<FlowKey, (KeySide, u64)> = HashMap::new();
     let mut out = Vec::new();
-    loop {
-        let raw = match reader.next_packet() {
-            Ok(Some(raw)) => raw,
-            // One real capture ends inside a record header: its packets before that count.
-            Ok(None) | Err(_) => break,
-        };
+    // One real capture ends inside a record header: its packets before that count.
+    while let Ok(Some(raw)) = reader.next_packet() {
         let Ok(meta) = decoder.decode(&raw) else { continue };
         let Transport::Tcp { src_port, dst_port, .. } = meta.transport else { continue };
         if meta.payload_len == 0 || !(ports.contains(&src_port) || ports.contains(&dst_port)) {

@@ -54,12 +54,13 @@ fn wireshark_reads_every_packet_cleanly() {
     for (name, variants) in [("train", VariantSet::Train), ("eval", VariantSet::Eval)] {
         simulate(dir.path(), name, &config(11, variants));
         let pcap = dir.path().join(format!("{name}.pcap"));
-        // Wireshark cannot find packet boundaries in chacha20-poly1305 SSH (OpenSSH's default: the
-        // length is encrypted) and, in long transfers, now and then misreads ciphertext as a length
-        // and calls the segment malformed. SSH is left undissected here; its messages are checked
-        // dissected in sim_protocols_a.
+        // Two Wireshark 4.0 limits with encrypted streams, not defects of the capture: it cannot find
+        // packet boundaries in chacha20-poly1305 SSH (OpenSSH's default encrypts the length) and
+        // now and then misreads ciphertext as a length; and it does not follow RDP's switch from
+        // X.224 to TLS, so TLS bytes after a retransmission are read as TPKT. SSH and TPKT are left
+        // undissected here; their messages are checked dissected in sim_protocols_a.
         let out = Command::new("tshark")
-            .args(["-n", "--disable-protocol", "ssh"])
+            .args(["-n", "--disable-protocol", "ssh", "--disable-protocol", "tpkt"])
             .args(["-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"])
             .args(["-Y", "_ws.malformed || _ws.expert.severity >= error || tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment || tcp.analysis.out_of_order"])
             .args(["-T", "fields", "-e", "frame.number", "-e", "_ws.col.Protocol", "-e", "_ws.col.Info", "-r"])

@@ -8,7 +8,8 @@
 //! serialization time; `cwnd` starts at 10 and doubles per round up to `max_cwnd` while the side keeps
 //! sending, so throughput over a long path is window-limited as in real transfers. Sequence and
 //! acknowledgement numbers are exact: every byte sent is acknowledged, so Wireshark's analysis finds a
-//! consistent stream (retransmissions are real duplicates, marked as such).
+//! consistent stream (a retransmission repeats a message's last segment after a timeout, with the
+//! acknowledgements a receiver that missed it sends; Wireshark calls it a retransmission).
 
 use std::collections::VecDeque;
 
@@ -42,7 +43,8 @@ pub struct TcpParams {
     /// Window fields after the handshake (scaled values as on the wire).
     pub client_window: u16,
     pub server_window: u16,
-    /// Probability that a data segment is sent twice.
+    /// Probability that a message's last segment is lost after the observer and sent again when the
+    /// sender's retransmission timer fires (max(3 RTT, 200 ms) later).
     pub retransmit: f64,
     pub max_cwnd: u32,
     pub connect: Connect,
@@ -56,7 +58,7 @@ impl Default for TcpParams {
             bandwidth_bps: 1_000_000_000,
             client_window: 1026,
             server_window: 8212,
-            retransmit: 0.0005,
+            retransmit: 0.005,
             max_cwnd: 256,
             connect: Connect::Accepted,
         }
@@ -335,9 +337,6 @@ impl TcpSession {
             let flags = if last { ACK | PSH } else { ACK };
             let pkt = Pkt { ts: t, from, flags, seq, ack, msg, start: off, len, syn_options: false };
             self.push(pkt);
-            if self.rng.chance(self.p.retransmit) {
-                self.push(Pkt { ts: t + rtt + rtt / 2 + gap, ..pkt });
-            }
             off += len;
             unacked += 1;
             // The receiver acknowledges every second segment; a lone last one after 40 ms, unless
@@ -346,7 +345,33 @@ impl TcpSession {
                 Side::Client => t + rtt,
                 Side::Server => t + self.client_reaction(),
             };
-            if unacked == 2 {
+            if last && self.rng.chance(self.p.retransmit) {
+                // Tail loss after the observer: the receiver acknowledges what came before, the
+                // sender's retransmission timer fires, the repeat is acknowledged.
+                if unacked == 2 {
+                    let other = from.other();
+                    let own = self.sides[idx(other)].snd_nxt;
+                    self.push(Pkt {
+                        ts: ack_ts,
+                        from: other,
+                        flags: ACK,
+                        seq: own,
+                        ack: seq,
+                        msg: 0,
+                        start: 0,
+                        len: 0,
+                        syn_options: false,
+                    });
+                }
+                let again = t + (3 * rtt).max(200_000_000);
+                self.push(Pkt { ts: again, ..pkt });
+                let ack_again = match from {
+                    Side::Client => again + rtt,
+                    Side::Server => again + self.client_reaction(),
+                };
+                self.ack_from(from.other(), ack_again);
+                unacked = 0;
+            } else if unacked == 2 {
                 self.ack_from(from.other(), ack_ts);
                 unacked = 0;
             } else if last && !self.replies_at_once(from.other()) {

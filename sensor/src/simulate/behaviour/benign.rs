@@ -42,6 +42,7 @@ pub fn actors(site: &Site, start: u64, duration: u64, rng: &Rng) -> Vec<(u64, Bo
         start + r.range(0, duration / 2),
         Box::new(VulnScan { from: site.scanner.clone(), rng: r.derive(2), done: false }),
     ));
+    out.extend(super::domain::benign_actors(site, start, &rng.derive(1 << 42)));
     out
 }
 
@@ -304,23 +305,33 @@ impl Actor for VideoCall {
         let rng = &mut self.rng;
         let dest = rng.pick(&ctx.site.media).clone();
         let packets = ctx.scaled(rng.range(2, 15) * 60 * 25);
+        // SRTP over the relay: RTP header (version 2, dynamic payload type 96, sequence number,
+        // 90 kHz timestamp, one SSRC per direction), encrypted payload, 10-byte authentication tag.
+        let mut seq = [rng.next_u32() as u16, rng.next_u32() as u16];
+        let mut stamp = [rng.next_u32(), rng.next_u32()];
+        let ssrc = [rng.next_u32(), rng.next_u32()];
         let mut i = 0u64;
         let script: Script = Box::new(move |rng: &mut Rng| {
             i += 1;
             if i > 3 * packets {
                 return None;
             }
-            Some(match i % 3 {
-                0 => Step::Pause(rng.range(30, 50) * 1_000_000),
-                1 => {
-                    let len = rng.range(700, 1_200) as usize;
-                    Step::Send { from: Side::Client, bytes: opaque::slice(rng, len).to_vec() }
-                }
-                _ => {
-                    let len = rng.range(600, 1_250) as usize;
-                    Step::Send { from: Side::Server, bytes: opaque::slice(rng, len).to_vec() }
-                }
-            })
+            let d = match i % 3 {
+                0 => return Some(Step::Pause(rng.range(30, 50) * 1_000_000)),
+                1 => 0,
+                _ => 1,
+            };
+            seq[d] = seq[d].wrapping_add(1);
+            stamp[d] = stamp[d].wrapping_add(3_000);
+            let marker = if rng.chance(0.1) { 0x80 } else { 0 };
+            let mut bytes = vec![0x80, marker | 96];
+            bytes.extend_from_slice(&seq[d].to_be_bytes());
+            bytes.extend_from_slice(&stamp[d].to_be_bytes());
+            bytes.extend_from_slice(&ssrc[d].to_be_bytes());
+            let len = rng.range(600, 1_200) as usize;
+            bytes.extend_from_slice(opaque::slice(rng, len + 10));
+            let from = if d == 0 { Side::Client } else { Side::Server };
+            Some(Step::Send { from, bytes })
         });
         let target = Target::external(&dest, 3478, rng);
         let port = 50_000 + rng.range(0, 10_000) as u16;

@@ -11,9 +11,11 @@
 
 pub mod benign;
 pub mod conversations;
+pub mod domain;
 pub mod exfil;
 pub mod lateral;
 pub mod scan;
+pub mod windows;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -56,6 +58,10 @@ pub fn attack_names() -> &'static [&'static str] {
         "ssh_pivot",
         "rdp_lateral",
         "winrm_lateral",
+        "psexec",
+        "wmi_exec",
+        "schtask_remote",
+        "cred_spray",
     ]
 }
 
@@ -72,6 +78,10 @@ pub fn attack(kind: &str, instance: u32, site: &Site, variants: VariantSet, rng:
         "ssh_pivot" => Box::new(lateral::SshPivot::new(instance, site, variants, rng)),
         "rdp_lateral" => Box::new(lateral::RdpLateral::new(instance, site, variants, rng)),
         "winrm_lateral" => Box::new(lateral::WinrmLateral::new(instance, site, variants, rng)),
+        "psexec" => Box::new(domain::Psexec::new(instance, site, variants, rng)),
+        "wmi_exec" => Box::new(domain::WmiExec::new(instance, site, variants, rng)),
+        "schtask_remote" => Box::new(domain::SchtaskRemote::new(instance, site, variants, rng)),
+        "cred_spray" => Box::new(domain::CredSpray::new(instance, site, variants, rng)),
         _ => return None,
     })
 }
