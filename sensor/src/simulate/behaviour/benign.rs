@@ -46,6 +46,19 @@ pub fn actors(site: &Site, start: u64, duration: u64, rng: &Rng) -> Vec<(u64, Bo
     out
 }
 
+/// A benign TCP session with default stack parameters.
+fn benign_tcp(
+    ctx: &mut Ctx<'_>,
+    at: u64,
+    host: &Host,
+    target: Target,
+    rng: &mut Rng,
+    script: Script,
+    behaviour: &'static str,
+) -> Spawned {
+    tcp_session(ctx, at, host, target, TcpParams::default(), rng, script, benign(behaviour, host))
+}
+
 /// A DNS lookup of `name` from `host` to a domain controller; returns the session and the time the
 /// answer reaches the host.
 pub fn lookup(
@@ -92,16 +105,7 @@ impl Actor for Browsing {
         let script = tls_session(dest.name.clone(), rng.range(2_500, 5_500) as usize, web_exchanges(rng, n, 15_000.0));
         let target = Target::external(&dest, 443, rng);
         let at = answered + rng.range(200_000, 2_000_000);
-        out.push(tcp_session(
-            ctx,
-            at,
-            &self.host,
-            target,
-            TcpParams::default(),
-            rng,
-            script,
-            benign("web_browsing", &self.host),
-        ));
+        out.push(benign_tcp(ctx, at, &self.host, target, rng, script, "web_browsing"));
         Some(next_active(now, 40.0, rng))
     }
 }
@@ -257,16 +261,7 @@ impl Actor for SaasSync {
         }
         let script = tls_session(dest.name.clone(), rng.range(3_000, 5_500) as usize, exchanges);
         let target = Target::external(&dest, 443, rng);
-        out.push(tcp_session(
-            ctx,
-            now,
-            &self.host,
-            target,
-            TcpParams::default(),
-            rng,
-            script,
-            benign("saas_sync", &self.host),
-        ));
+        out.push(benign_tcp(ctx, now, &self.host, target, rng, script, "saas_sync"));
         Some(next_active(now, 6.0, rng))
     }
 }
@@ -353,16 +348,7 @@ impl Actor for AdminRdp {
         let server = rng.pick(&windows).clone();
         let target = Target::host(&server, 3389, rng);
         let script = rdp_session("admin".into(), ctx.scaled(rng.range(60, 900)));
-        out.push(tcp_session(
-            ctx,
-            now,
-            &self.from,
-            target,
-            TcpParams::default(),
-            rng,
-            script,
-            benign("admin_rdp", &self.from),
-        ));
+        out.push(benign_tcp(ctx, now, &self.from, target, rng, script, "admin_rdp"));
         Some(next_active(now, 2.0, rng))
     }
 }
@@ -388,16 +374,7 @@ impl Actor for RemoteManagement {
                 now / 1_000_000_000,
             );
             let at = now + k as u64 * rng.range(200, 2_000) * 1_000_000;
-            out.push(tcp_session(
-                ctx,
-                at,
-                &self.from,
-                target,
-                TcpParams::default(),
-                rng,
-                script,
-                benign("remote_management", &self.from),
-            ));
+            out.push(benign_tcp(ctx, at, &self.from, target, rng, script, "remote_management"));
         }
         Some(now + 15 * MINUTE)
     }
