@@ -440,12 +440,24 @@ fn drain(mut script: Script, limit: usize) -> Drained {
     d
 }
 
+/// The account the conversation tests log on with.
+#[cfg(test)]
+fn test_account() -> Account {
+    Account::new("corp.example", "anna.berg", "WS00012")
+}
+
+/// The server the conversation tests talk to.
+#[cfg(test)]
+fn test_server() -> Server {
+    Server { name: "WS00031".into(), ip: std::net::Ipv4Addr::new(10, 10, 0, 40) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn account() -> Account {
-        Account::new("corp.example", "anna.berg", "WS00012")
+        test_account()
     }
 
     fn dc() -> Server {

@@ -380,11 +380,11 @@ mod tests {
     use super::*;
 
     fn account() -> Account {
-        Account::new("corp.example", "anna.berg", "WS00012")
+        super::super::test_account()
     }
 
     fn target() -> Server {
-        Server { name: "WS00031".into(), ip: Ipv4Addr::new(10, 10, 0, 40) }
+        super::super::test_server()
     }
 
     /// (side, PDU type, fragment length) of each message, checking that each is one whole PDU.

@@ -672,11 +672,11 @@ mod tests {
     use super::*;
 
     fn account() -> Account {
-        Account::new("corp.example", "anna.berg", "WS00012")
+        super::super::test_account()
     }
 
     fn target() -> Server {
-        Server { name: "WS00031".into(), ip: Ipv4Addr::new(10, 10, 0, 40) }
+        super::super::test_server()
     }
 
     /// Side, SMB2 command and status of each SMB2 message.
