@@ -21,7 +21,7 @@ checkpoint_interval_s = 60.0
 # After TCP teardown (FIN both ways, or RST) the flow collects trailing packets this long.
 tcp_close_linger_s = 2.0
 # Hard bound on flows tracked at once; when full, the least recently active flow is ended early
-# (counted as evicted). Each tracked flow costs about 500 bytes.
+# (counted as evicted). Each tracked flow costs about 505 bytes.
 max_flows = 1000000
 
 [decode]
