@@ -107,19 +107,7 @@ fn real_between_workstations(names: &[&str], ports: &[u16]) -> Vec<u64> {
 /// Bursts of the simulated connections whose truth behaviour is `behaviour`, on `ports` (0: any
 /// dynamic port).
 fn simulated_behaviour(attack: &str, behaviour: &str, ports: &[u16]) -> Vec<u64> {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = ScenarioConfig {
-        name: "demo".into(),
-        seed: 2,
-        workstations: 10,
-        start_ns: 1_709_539_200_000_000_000,
-        duration_ns: 30 * 60 * 1_000_000_000,
-        attacks: vec![(attack.to_string(), 4)],
-        variants: VariantSet::Train,
-        volume: 1.0,
-    };
-    let (pcap, truth) = (dir.path().join("sim.pcap"), dir.path().join("truth.csv"));
-    run(&cfg, std::fs::File::create(&pcap).unwrap(), &truth).unwrap();
+    let (_dir, pcap, truth) = simulate(attack, 4);
     let text = std::fs::read_to_string(&truth).unwrap();
     // Connections of the behaviour: (client ip, client port) of each truth row.
     let clients: std::collections::HashSet<(String, u16)> = text
@@ -141,6 +129,13 @@ fn simulated_behaviour(attack: &str, behaviour: &str, ports: &[u16]) -> Vec<u64>
 }
 
 fn simulated(attack: &str, ports: &[u16]) -> Vec<u64> {
+    let (_dir, pcap, _) = simulate(attack, 3);
+    bursts(&pcap, ports)
+}
+
+/// Simulates 30 minutes of a 10-workstation office with `count` instances of `attack`; returns the
+/// temporary directory (kept alive by the caller), the capture and the truth file.
+fn simulate(attack: &str, count: u32) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = ScenarioConfig {
         name: "demo".into(),
@@ -148,13 +143,13 @@ fn simulated(attack: &str, ports: &[u16]) -> Vec<u64> {
         workstations: 10,
         start_ns: 1_709_539_200_000_000_000,
         duration_ns: 30 * 60 * 1_000_000_000,
-        attacks: vec![(attack.to_string(), 3)],
+        attacks: vec![(attack.to_string(), count)],
         variants: VariantSet::Train,
         volume: 1.0,
     };
-    let pcap = dir.path().join("sim.pcap");
-    run(&cfg, std::fs::File::create(&pcap).unwrap(), &dir.path().join("truth.csv")).unwrap();
-    bursts(&pcap, ports)
+    let (pcap, truth) = (dir.path().join("sim.pcap"), dir.path().join("truth.csv"));
+    run(&cfg, std::fs::File::create(&pcap).unwrap(), &truth).unwrap();
+    (dir, pcap, truth)
 }
 
 #[test]
