@@ -176,7 +176,7 @@ fn extract_writes_the_same_rows_to_csv_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("synthetic.pcap");
     synthetic_capture(&pcap, 6_000);
-    let (records, summary) = common::records_of(&pcap);
+    let (records, summary) = common::cli_records_of(&pcap);
     assert!(summary.capture_error.is_none());
     assert!(records.len() > 100, "the capture should hold many flows, got {}", records.len());
 
@@ -295,7 +295,7 @@ fn truncated_capture_exits_3_and_keeps_the_readable_part() {
     std::fs::write(&cut, &bytes[..cut_at + 16 + 20]).unwrap();
     let readable = dir.path().join("readable.pcap");
     std::fs::write(&readable, &bytes[..cut_at]).unwrap();
-    let (expected, summary) = common::records_of(&readable);
+    let (expected, summary) = common::cli_records_of(&readable);
     assert!(summary.capture_error.is_none());
 
     let csv_path = dir.path().join("cut.csv");
@@ -446,7 +446,7 @@ fn every_lateral_movement_capture_extracts_to_parquet() {
         let name = pcap.file_name().unwrap().to_string_lossy().into_owned();
         let out_path = dir.path().join(format!("{name}.parquet"));
         let out = extract(&pcap, &out_path, &[]);
-        let (records, summary) = common::records_of(&pcap);
+        let (records, summary) = common::cli_records_of(&pcap);
         if name == CUT_SHORT_CAPTURE {
             cut_short_seen = true;
             assert_status(&out, 3, &name);

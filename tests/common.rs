@@ -43,6 +43,12 @@ pub fn records_of(path: &std::path::Path) -> (Vec<FlowRecord>, RunSummary) {
     records_with(path, FlowTableConfig::default())
 }
 
+/// Runs a capture through the pipeline with the settings the command line uses without a config file
+/// (which include early records).
+pub fn cli_records_of(path: &std::path::Path) -> (Vec<FlowRecord>, RunSummary) {
+    records_with(path, sensor::config::Config::default().flow_table("defaults").unwrap())
+}
+
 pub fn records_with(path: &std::path::Path, cfg: FlowTableConfig) -> (Vec<FlowRecord>, RunSummary) {
     let mut records = Vec::new();
     let summary = run_file(path, cfg, DEFAULT_MAX_FRAGMENTS, &mut |r| records.push(r), None).unwrap();

@@ -112,15 +112,16 @@ impl RunSummary {
         }
         let f = &self.flow_stats;
         format!(
-            "{} packets, {} undecodable ({}), {} out of time order, {} flows, {} records ({} final, {} checkpoint), {} evicted, {:.2} s, {:.0} packets/s",
+            "{} packets, {} undecodable ({}), {} out of time order, {} flows, {} records ({} final, {} checkpoint, {} early), {} evicted, {:.2} s, {:.0} packets/s",
             self.packets,
             self.drops.total(),
             drops.join(" "),
             f.out_of_order_packets,
             f.flows_created,
-            f.final_records + f.checkpoint_records,
+            f.final_records + f.checkpoint_records + f.early_records,
             f.final_records,
             f.checkpoint_records,
+            f.early_records,
             f.evicted,
             self.seconds,
             self.packets_per_second(),

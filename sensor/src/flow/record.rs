@@ -8,6 +8,8 @@ use super::key::FlowKey;
 /// Whether a record is a snapshot of a running flow or its last word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordKind {
+    /// The flow has just reached the early-record packet count; it is still running.
+    Early,
     /// The flow is still running; a later record with the same flow id will follow.
     Checkpoint,
     /// The flow has ended; no record with this flow id follows.
@@ -17,6 +19,7 @@ pub enum RecordKind {
 impl RecordKind {
     pub fn name(self) -> &'static str {
         match self {
+            RecordKind::Early => "early",
             RecordKind::Checkpoint => "checkpoint",
             RecordKind::Final => "final",
         }
@@ -26,6 +29,8 @@ impl RecordKind {
 /// Why a record was emitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
+    /// The flow reached the early-record packet count (an early record, not an end).
+    EarlyPackets,
     /// Checkpoint interval elapsed on a running flow.
     ActiveTimeout,
     /// No packet for the idle timeout.
@@ -43,6 +48,7 @@ pub enum EndReason {
 impl EndReason {
     pub fn name(self) -> &'static str {
         match self {
+            EndReason::EarlyPackets => "early_packets",
             EndReason::ActiveTimeout => "active_timeout",
             EndReason::IdleTimeout => "idle_timeout",
             EndReason::TcpFin => "tcp_fin",

@@ -54,6 +54,9 @@ pub struct FlowTableConfig {
     pub tcp_close_linger_ns: u64,
     /// Hard bound on tracked flows.
     pub max_flows: usize,
+    /// A flow emits one early record when its packet count (both directions) reaches this, so a fresh
+    /// connection is scored while it runs; None disables early records.
+    pub early_record_packets: Option<u32>,
 }
 
 impl Default for FlowTableConfig {
@@ -63,6 +66,7 @@ impl Default for FlowTableConfig {
             checkpoint_interval_ns: Some(60 * SECOND_NS),
             tcp_close_linger_ns: 2 * SECOND_NS,
             max_flows: 1_000_000,
+            early_record_packets: None,
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct FlowTableStats {
     pub out_of_order_packets: u64,
     pub flows_created: u64,
     pub checkpoint_records: u64,
+    /// Early records (see [`FlowTableConfig::early_record_packets`]).
+    pub early_records: u64,
     pub final_records: u64,
     /// Flows ended early because the table was full.
     pub evicted: u64,
@@ -309,6 +315,16 @@ impl FlowTable {
         let forward = (side == KeySide::LoToHi) == s.lo_is_initiator;
         let dir = if forward { Direction::Forward } else { Direction::Backward };
         s.features.update(dir, meta);
+        let early = self.cfg.early_record_packets.is_some_and(|n| {
+            let s = self.slot(i);
+            s.state == SlotState::Active
+                && s.features.packets(Direction::Forward) + s.features.packets(Direction::Backward) == u64::from(n)
+        });
+        if early {
+            emit(self.record(i, RecordKind::Early, EndReason::EarlyPackets));
+            self.stats.early_records += 1;
+        }
+        let s = self.slot_mut(i);
         if let Transport::Tcp { tcp, .. } = meta.transport
             && s.state == SlotState::Active
         {

@@ -1,20 +1,15 @@
 //! The command line (a contract: names and meanings stay; see the design's command-line section).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::capture::PcapFileReader;
 use crate::config::{self, Config};
-use crate::export;
 use crate::features::schema::flow_v1;
-use crate::pipeline::run_reader;
 use crate::simulate::behaviour::{VariantSet, attack_names};
 use crate::simulate::scenario::{SCENARIOS, ScenarioConfig, ScenarioError, default_attacks};
-use crate::simulate::truth::TruthIndex;
 use crate::timefmt::{parse_duration_ns, parse_rfc3339_utc};
 
 /// Exit status when the input capture was damaged: the readable part was processed and written.
@@ -108,10 +103,77 @@ pub enum Command {
         #[arg(long, default_value_t = 1.0)]
         volume_scale: f64,
     },
+    /// Score a capture with the models and write alert events as JSON lines.
+    ///
+    /// The capture goes through the same pipeline as `extract`; every flow record (early, each
+    /// checkpoint, final) is scored by every model; the alert policy (thresholds, aggregation, rate
+    /// limit) decides what alerts; each alert names the features that drove its score. A summary goes
+    /// to stderr. Model files are watched: a changed, valid model is swapped in between batches (also on
+    /// SIGHUP); an invalid one is refused and the old one keeps serving.
+    Replay {
+        /// Capture file to read (pcap or pcapng).
+        #[arg(long)]
+        pcap: PathBuf,
+        /// Model file (repeatable). Default: the config's [models] files, else the embedded models.
+        #[arg(long = "model", value_name = "FILE")]
+        models: Vec<PathBuf>,
+        /// Model file in shadow mode: scored and counted, never alerts (repeatable).
+        #[arg(long = "shadow-model", value_name = "FILE")]
+        shadow_models: Vec<PathBuf>,
+        /// Where the events go: a file, or - for stdout (default).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// alerts: only alerts; all: also one event per scored record and model (for evaluation).
+        #[arg(long, value_enum, default_value = "alerts")]
+        emit: crate::detect::Emit,
+        /// TOML configuration (see `sensor config example`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Accept models without a valid signature from a trusted key (a warning instead of a refusal).
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
+    /// Model files: check one against this build, make signing keys, sign.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Validate a model: manifest, signature, features this build produces, operators tract runs,
+    /// output shape, and a smoke inference. Prints the manifest; exits 1 on any problem.
+    Check {
+        file: PathBuf,
+        /// Configuration whose [models] trusted_keys apply (default: the built-in development key).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Report a missing or bad signature instead of refusing (still exits 1).
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
+    /// Make a signing key pair: NAME.key (secret, mode 0600) and NAME.pub; prints the public key.
+    Keygen {
+        /// Path without extension for the two files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign model files: writes FILE.sig beside each. The model must load unless --no-check.
+    Sign {
+        /// Secret key file from `sensor model keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Sign even if the model does not load in this build.
+        #[arg(long)]
+        no_check: bool,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -123,6 +185,11 @@ pub enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+mod extract;
+mod model;
+mod output;
+mod replay;
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo { seed, keep_pcap } => {
@@ -130,7 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = match keep_pcap {
                 Some(p) => p,
                 None => {
-                    tmp = TempFile::new("sensor-demo", "pcap");
+                    tmp = output::TempFile::new("sensor-demo", "pcap");
                     tmp.0.clone()
                 }
             };
@@ -147,7 +214,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Extract { pcap, out, config, quiet, truth, .. } => {
             let (pcap, out) = (pcap.expect("clap requires --pcap"), out.expect("clap requires --out"));
-            extract(pcap, out, config, truth, quiet)
+            extract::extract(pcap, out, config, truth, quiet)
         }
         Command::Simulate { scenario, seed, out, truth, hosts, duration, start, attacks, variants, volume_scale } => {
             anyhow::ensure!(
@@ -162,6 +229,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("simulate: wrote {} and {}", out.display(), truth.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay { pcap, models, shadow_models, out, emit, config, allow_unsigned } => {
+            replay::replay(replay::ReplayArgs { pcap, models, shadow_models, out, emit, config, allow_unsigned })
+        }
+        Command::Model { command: ModelCommand::Check { file, config, allow_unsigned } } => {
+            model::check(&file, config.as_deref(), allow_unsigned)
+        }
+        Command::Model { command: ModelCommand::Keygen { out } } => model::keygen(&out),
+        Command::Model { command: ModelCommand::Sign { key, no_check, files } } => model::sign(&key, &files, !no_check),
         Command::Config { command: ConfigCommand::Example } => {
             print!("{}", config::EXAMPLE);
             Ok(ExitCode::SUCCESS)
@@ -223,131 +298,4 @@ fn simulate_config(
     let workstations = hosts.unwrap_or(default_hosts);
     anyhow::ensure!((1..=65_000).contains(&workstations), "--hosts {workstations}: expected 1 to 65000");
     Ok(ScenarioConfig { name: scenario, seed, workstations, start_ns, duration_ns, attacks, variants, volume: 1.0 })
-}
-
-fn extract(
-    pcap: PathBuf,
-    out: PathBuf,
-    config: Option<PathBuf>,
-    truth: Option<PathBuf>,
-    quiet: bool,
-) -> anyhow::Result<ExitCode> {
-    let (cfg, cfg_name) = match &config {
-        Some(path) => (Config::load(path)?, path.display().to_string()),
-        None => (Config::default(), "defaults".to_string()),
-    };
-    let flow = cfg.flow_table(&cfg_name)?;
-    let schema = flow_v1();
-    // The capture is opened (its header checked) before anything is written, and the table goes to a
-    // temporary file beside the output that replaces it only once complete: a failed run never
-    // leaves a half-written table or destroys an existing one.
-    let format = export::Format::from_path(&out)?;
-    let truth = truth.map(|t| TruthIndex::load(&t)).transpose()?;
-    let reader = PcapFileReader::open(&pcap)?;
-    let partial = PartialOutput::new(&out)?;
-    let mut writer = export::create(format, &partial.path, &schema.names, truth.is_some())?;
-    let unmatched_label = export::RowLabel::unmatched();
-    let mut unmatched = 0u64;
-    let total = std::fs::metadata(&pcap).map(|m| m.len()).unwrap_or(0);
-    let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}").expect("static template"),
-        );
-        bar
-    });
-    let mut progress = |bytes: u64, packets: u64| {
-        if let Some(b) = &bar {
-            b.set_position(bytes);
-            b.set_message(format!("{packets} packets"));
-        }
-    };
-    let mut write_error = None;
-    let summary = run_reader(
-        reader,
-        flow,
-        cfg.decode.max_fragments,
-        &mut |r| {
-            let label = truth.as_ref().map(|t| {
-                t.lookup(&r).unwrap_or_else(|| {
-                    unmatched += 1;
-                    &unmatched_label
-                })
-            });
-            if write_error.is_none()
-                && let Err(e) = writer.write(&r, label)
-            {
-                write_error = Some(e);
-            }
-        },
-        Some(&mut progress),
-    )?;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    if let Some(e) = write_error {
-        return Err(e).context("writing the flow table");
-    }
-    writer.finish().context("finishing the flow table")?;
-    partial.commit()?;
-    eprintln!("extract: {}", summary.line());
-    if truth.is_some() {
-        eprintln!("extract: {unmatched} records matched no truth row (label \"unmatched\")");
-    }
-    eprintln!("extract: wrote {}", out.display());
-    match summary.capture_error {
-        Some(e) => {
-            eprintln!("error: {e}");
-            eprintln!("error: the records above cover the readable part of the capture only");
-            Ok(ExitCode::from(EXIT_DAMAGED_INPUT))
-        }
-        None => Ok(ExitCode::SUCCESS),
-    }
-}
-
-/// An output written under a temporary name beside its final path; removed unless committed.
-struct PartialOutput {
-    path: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
-
-impl PartialOutput {
-    fn new(target: &std::path::Path) -> anyhow::Result<PartialOutput> {
-        let name = target.file_name().with_context(|| format!("{}: not a file name", target.display()))?;
-        let mut partial = std::ffi::OsString::from(".");
-        partial.push(name);
-        partial.push(format!(".partial-{}", std::process::id()));
-        Ok(PartialOutput { path: target.with_file_name(partial), target: target.to_path_buf(), committed: false })
-    }
-
-    fn commit(mut self) -> anyhow::Result<()> {
-        std::fs::rename(&self.path, &self.target)
-            .with_context(|| format!("moving {} to {}", self.path.display(), self.target.display()))?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for PartialOutput {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// A temporary file path removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(prefix: &str, ext: &str) -> TempFile {
-        TempFile(std::env::temp_dir().join(format!("{prefix}-{}.{ext}", std::process::id())))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }

@@ -1,0 +1,4 @@
+sensor-model-signature v1
+key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
+sha256 209f9703cb1de40c7fc8c4ceea85486e56a7795b23888cac3801b09f9f65256a
+signature LDoGielS0iwUuY7fHwsPAEtfr51nNBVw523f+Pg6v1Xf020USiFoL0t2BoDIq4KHxD6/oGl+KyZv2rJJOKSBCA==

@@ -1,0 +1,4 @@
+sensor-model-signature v1
+key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
+sha256 db586a87da3c660d56c46613dcf007364438adc20d1aecb86646a7a884eb6063
+signature HtDn7D1+DZBQHEidhXQh2ml6XZXpKBjt8Mj2klsEtwte6MOMZq7zzaWYR4a19u8kHdDtN2kipyfHbHobIBF3CQ==

@@ -1,0 +1,4 @@
+sensor-model-signature v1
+key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
+sha256 caaf3c7cdc6a8d28a4d2515fce2c622609e761103b2afabe609f09b11fef54fa
+signature J9LNUTwu0jx95sp4zTjwhfCnUVjZqJdlzfEhnylF+DReuzg9gl/V9JdQITXLz4LmFNhgJ/rGVO5KkzvErxUkBQ==

@@ -1,0 +1,4 @@
+sensor-model-signature v1
+key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
+sha256 3c059d8d2c19def7aa98f4fdc48822980ea326b7bbd9fcc20ccd595fb5badc80
+signature /9QLFfkp4ASCxfArsn+w1mTT/KqmcjLraiipts1jbBZwgt8k50K09/T4BwvruXx7GlLgd9u9FyUpSlA7WE77DA==

@@ -1,0 +1,4 @@
+sensor-model-signature v1
+key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
+sha256 9724e125cdbeb0be4e2da9e73c7fde6958293a9f98bf86ff823eb8035322fe03
+signature UP5st0/x425MPJOE75z7xUt7Z229ATCEZkRLPC/51+k0N19EbhyvgMxa/boebXRoV1CacrmixAp+qLyHBKfBCA==

@@ -1,0 +1,4 @@
+sensor-model-signature v1
+key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
+sha256 712bee0b3b9378387bd2f9bd40a63a223089345af09a68260e5f0b3cf4394f81
+signature Hy6IYgWT+NokHMLBoYqn8r02xw1oUuprTyWTS5u88n57W7W7vSrX9SPXZEFdrgiLBpQFeTfBv1/vki1SgAbVBw==

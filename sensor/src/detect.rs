@@ -1,0 +1,240 @@
+//! The scoring stage: flow records → every serving model (batched) → alert policy → events.
+//!
+//! Records are scored when they are emitted: early (after the first packets), at each checkpoint of a
+//! long flow, and at flow end. They are scored in batches; between two batches the stage picks up a
+//! model set the reloader has loaded, so each record is scored by exactly one set. Shadow models score
+//! and count what they would have alerted, never alert. A batch a model fails to score is counted per
+//! model and reported, not dropped silently.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::alert::event::Scored;
+use crate::alert::explain::{TOP_FEATURES, explain};
+use crate::alert::{AlertEvent, AlertPolicy, EventKind, Hit, ObserverInfo, PolicyConfig, PolicyStats, Ready};
+use crate::flow::FlowRecord;
+use crate::model::reload::Reloader;
+use crate::model::{Model, ModelKind, ModelSet};
+use crate::timefmt::rfc3339_nanos;
+
+/// Which events leave the stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    /// Only alerts.
+    Alerts,
+    /// Every scored record (one event per record and model, `event.kind` = `event`) besides the alerts.
+    All,
+}
+
+/// Records scored together.
+pub const BATCH: usize = 256;
+
+/// What the stage did.
+#[derive(Debug, Clone, Default)]
+pub struct DetectStats {
+    pub records: u64,
+    /// Per model name: records scored.
+    pub scored: BTreeMap<String, u64>,
+    /// Per model name: records a failed inference left unscored.
+    pub score_failures: BTreeMap<String, u64>,
+    /// Per shadow model name and label: hits that would have been offered to the policy.
+    pub shadow_hits: BTreeMap<String, u64>,
+    /// Alerts sent without explanation because the explaining inference failed.
+    pub explain_failures: u64,
+    pub model_swaps: u64,
+}
+
+pub struct Detector {
+    models: ModelSet,
+    reloader: Option<Reloader>,
+    policy: AlertPolicy,
+    pending: Vec<Arc<FlowRecord>>,
+    observer: ObserverInfo,
+    emit: Emit,
+    now: u64,
+    scores: Vec<f32>,
+    ready: Vec<Ready>,
+    pub stats: DetectStats,
+}
+
+impl Detector {
+    pub fn new(models: ModelSet, policy: PolicyConfig, emit: Emit, observer: ObserverInfo) -> Detector {
+        Detector {
+            models,
+            reloader: None,
+            policy: AlertPolicy::new(policy),
+            pending: Vec::with_capacity(BATCH),
+            observer,
+            emit,
+            now: 0,
+            scores: Vec::new(),
+            ready: Vec::new(),
+            stats: DetectStats::default(),
+        }
+    }
+
+    /// Swaps in model sets the reloader loads (between batches).
+    pub fn with_reloader(mut self, reloader: Reloader) -> Detector {
+        self.reloader = Some(reloader);
+        self
+    }
+
+    pub fn models(&self) -> &ModelSet {
+        &self.models
+    }
+
+    pub fn policy_stats(&self) -> &PolicyStats {
+        &self.policy.stats
+    }
+
+    pub fn reloader(&self) -> Option<&Reloader> {
+        self.reloader.as_ref()
+    }
+
+    /// Takes one flow record; events go to `sink` when its batch is scored.
+    pub fn record(&mut self, record: FlowRecord, sink: &mut impl FnMut(AlertEvent)) {
+        self.now = self.now.max(record.end_ns);
+        self.pending.push(Arc::new(record));
+        if self.pending.len() >= BATCH {
+            self.score_pending(sink);
+        }
+    }
+
+    /// Scores what is pending (a live source calls this on a timer so records do not wait for a full
+    /// batch).
+    pub fn score_pending(&mut self, sink: &mut impl FnMut(AlertEvent)) {
+        if let Some(set) = self.reloader.as_ref().and_then(Reloader::take) {
+            self.models = set;
+            self.stats.model_swaps += 1;
+        }
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        self.stats.records += batch.len() as u64;
+        let rows: Vec<&[f64]> = batch.iter().map(|r| r.features.as_slice()).collect();
+        let models = self.models.models.clone();
+        for serving in &models {
+            let model = &serving.model;
+            let name = &model.manifest.name;
+            if let Err(e) = model.score_into(&rows, &mut self.scores) {
+                tracing::error!(error = %e, records = batch.len(), "a batch could not be scored");
+                *self.stats.score_failures.entry(name.clone()).or_default() += batch.len() as u64;
+                continue;
+            }
+            *self.stats.scored.entry(name.clone()).or_default() += batch.len() as u64;
+            let labels = model.width_out();
+            let thresholds: Vec<Option<f32>> =
+                model.manifest.labels.iter().map(|l| self.policy.threshold(model, l)).collect();
+            for (i, record) in batch.iter().enumerate() {
+                let row = &self.scores[i * labels..(i + 1) * labels];
+                if self.emit == Emit::All {
+                    sink(self.scored_event(record, model, row, &thresholds, serving.shadow));
+                }
+                for (label_index, (&score, threshold)) in row.iter().zip(&thresholds).enumerate() {
+                    let Some(threshold) = *threshold else { continue };
+                    if score < threshold {
+                        continue;
+                    }
+                    if serving.shadow {
+                        let key = format!("{name}/{}", model.manifest.labels[label_index]);
+                        *self.stats.shadow_hits.entry(key).or_default() += 1;
+                        continue;
+                    }
+                    let hit = Hit { record: record.clone(), model: model.clone(), label_index, score, threshold };
+                    self.policy.offer(hit, self.now, &mut self.ready);
+                }
+            }
+        }
+        self.policy.advance(self.now, &mut self.ready);
+        self.send_ready(sink);
+        self.pending = batch_buffer(batch);
+    }
+
+    /// Scores what is pending and sends every open alert (end of input).
+    pub fn finish(&mut self, sink: &mut impl FnMut(AlertEvent)) {
+        self.score_pending(sink);
+        self.policy.flush(&mut self.ready);
+        self.send_ready(sink);
+    }
+
+    fn send_ready(&mut self, sink: &mut impl FnMut(AlertEvent)) {
+        for ready in std::mem::take(&mut self.ready) {
+            let hit = &ready.best;
+            let mut event = AlertEvent::new(
+                Scored {
+                    record: &hit.record,
+                    model: &hit.model,
+                    label: hit.label(),
+                    score: hit.score,
+                    severity: severity(hit.model.manifest.kind, hit.score, hit.threshold),
+                    kind: EventKind::Alert,
+                },
+                &self.observer,
+            );
+            match explain(&hit.model, &hit.record.features, hit.label_index, TOP_FEATURES) {
+                Ok(contributions) => event.ml.explanation = contributions,
+                Err(e) => {
+                    tracing::warn!(error = %e, "alert sent without explanation");
+                    self.stats.explain_failures += 1;
+                }
+            }
+            event.aggregation = Some(crate::alert::event::Aggregation {
+                count: ready.count,
+                first_seen: rfc3339_nanos(ready.first_ns),
+                last_seen: rfc3339_nanos(ready.last_ns),
+                flow_ids: ready.flow_ids.iter().map(|id| format!("{id:016x}")).collect(),
+            });
+            sink(event);
+        }
+    }
+
+    fn scored_event(
+        &self,
+        record: &FlowRecord,
+        model: &Arc<Model>,
+        row: &[f32],
+        thresholds: &[Option<f32>],
+        shadow: bool,
+    ) -> AlertEvent {
+        let labels = &model.manifest.labels;
+        // The label shown is the highest-scoring label that can alert (or the top label if none can).
+        let best = (0..labels.len())
+            .filter(|&i| thresholds[i].is_some())
+            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+            .or_else(|| (0..labels.len()).max_by(|&a, &b| row[a].total_cmp(&row[b])))
+            .unwrap_or(0);
+        let mut event = AlertEvent::new(
+            Scored {
+                record,
+                model,
+                label: &labels[best],
+                score: row[best],
+                severity: thresholds[best].map_or(0, |t| severity(model.manifest.kind, row[best], t)),
+                kind: EventKind::Event,
+            },
+            &self.observer,
+        );
+        event.ml.scores = Some(labels.iter().cloned().zip(row.iter().copied()).collect());
+        event.ml.shadow = shadow;
+        event.threat = None;
+        event
+    }
+}
+
+/// Reuses a batch's allocation for the next one.
+fn batch_buffer(mut batch: Vec<Arc<FlowRecord>>) -> Vec<Arc<FlowRecord>> {
+    batch.clear();
+    batch
+}
+
+/// Severity 0–100: a classifier's probability in percent; an anomaly score as 50 at its threshold,
+/// 100 at twice the threshold.
+pub fn severity(kind: ModelKind, score: f32, threshold: f32) -> u8 {
+    let s = match kind {
+        ModelKind::Classifier => score * 100.0,
+        ModelKind::Anomaly if threshold > 0.0 => 50.0 * score / threshold,
+        ModelKind::Anomaly => 100.0,
+    };
+    if s.is_nan() { 0 } else { s.round().clamp(0.0, 100.0) as u8 }
+}
