@@ -18,14 +18,19 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use sensor::alert::ObserverInfo;
 use sensor::capture::PcapFileReader;
 use sensor::capture::pcap_file::MAX_BATCH;
+use sensor::config::Config;
 use sensor::decode::{Fragment, PacketMeta, Transport};
+use sensor::detect::{Detector, Emit, ScoringThread};
 use sensor::flow::{FlowTable, FlowTableConfig};
-use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, EMPTY_RAW, FlowPipeline};
+use sensor::model::{ModelSource, ModelSpec, TrustPolicy, load_set};
+use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, EMPTY_RAW, FlowPipeline, run_reader};
 use sensor::simulate::synthetic::{SyntheticConfig, write_pcap};
 
 struct Counting;
@@ -125,6 +130,36 @@ fn pipeline(path: &Path) -> (f64, (u64, u64, u64)) {
     (secs, (n, records, p.table().stats().peak_flows))
 }
 
+/// `sensor replay` end to end: the pipeline with the command line's flow settings (early records on)
+/// on this thread, every record scored by `models` on the scoring thread, alerts through the policy,
+/// serialised as JSON lines.
+fn replay(path: &Path, models: &[&'static str]) -> (f64, (u64, u64, u64)) {
+    let config = Config::default();
+    let trust = TrustPolicy { trusted: config.trusted_keys("defaults").expect("keys"), allow_unsigned: false };
+    let specs: Vec<ModelSpec> =
+        models.iter().map(|name| ModelSpec { source: ModelSource::Embedded(name), shadow: false }).collect();
+    let set = load_set(&specs, &trust).expect("embedded models load");
+    let started = Instant::now();
+    let events = Arc::new(AtomicUsize::new(0));
+    let sink = {
+        let events = events.clone();
+        let mut out = std::io::sink();
+        move |e: sensor::alert::AlertEvent| {
+            serde_json::to_writer(&mut out, &e).expect("sink");
+            events.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let detector =
+        Detector::new(set, config.policy("defaults").expect("policy"), Emit::Alerts, ObserverInfo::this_host("pcap"));
+    let mut scoring = ScoringThread::start(detector, sink);
+    let flow = config.flow_table("defaults").expect("flow");
+    let reader = PcapFileReader::open(path).expect("open");
+    let summary = run_reader(reader, flow, DEFAULT_MAX_FRAGMENTS, &mut |r| scoring.record(r), None).expect("run");
+    let detector = scoring.finish().expect("scoring");
+    let secs = started.elapsed().as_secs_f64();
+    (secs, (summary.packets, detector.stats.records, events.load(Ordering::Relaxed) as u64))
+}
+
 fn memory_per_flow(flows: u32) -> (f64, f64, usize) {
     let cfg = FlowTableConfig { max_flows: flows as usize, ..FlowTableConfig::default() };
     let before = ALLOCATED.load(Ordering::Relaxed);
@@ -169,6 +204,8 @@ fn main() -> anyhow::Result<()> {
     // Interleaved rounds, best of each: on a shared host, both loops then see the same noise.
     let rounds = env_u64("BENCH_ROUNDS", 5);
     let (mut t_bare, mut t_reader, mut t_pipe) = (f64::MAX, f64::MAX, f64::MAX);
+    let (mut t_replay_tree, mut t_replay_both) = (f64::MAX, f64::MAX);
+    let (mut scored, mut events_tree, mut events_both) = (0, 0, 0);
     let (mut n_bare, mut n_reader, mut n_pipe, mut records, mut peak) = (0, 0, 0, 0, 0);
     for _ in 0..rounds {
         let (t, (n, _)) = bare_libpcap(&path);
@@ -177,6 +214,11 @@ fn main() -> anyhow::Result<()> {
         (t_reader, n_reader) = (t_reader.min(t), n);
         let (t, (n, r, p)) = pipeline(&path);
         (t_pipe, n_pipe, records, peak) = (t_pipe.min(t), n, r, p);
+        let (t, (n, s, e)) = replay(&path, &["flow-classifier-test"]);
+        assert_eq!(n, n_pipe, "replay saw every packet");
+        (t_replay_tree, scored, events_tree) = (t_replay_tree.min(t), s, e);
+        let (t, (_, _, e)) = replay(&path, &["flow-classifier-test", "flow-anomaly-test"]);
+        (t_replay_both, events_both) = (t_replay_both.min(t), e);
     }
     assert_eq!((n_bare, n_reader), (n_pipe, n_pipe), "every loop saw every packet");
 
@@ -191,6 +233,21 @@ fn main() -> anyhow::Result<()> {
     println!(
         "ratio pipeline / bare libpcap: {ratio:.2} (target >= 0.70: {})",
         if ratio >= 0.7 { "met" } else { "MISSED" }
+    );
+
+    println!(
+        "replay, tree classifier:       {:>12.0} packets/s ({t_replay_tree:.3} s), {scored} records scored, {events_tree} alerts",
+        pps(n_pipe, t_replay_tree)
+    );
+    let ratio = t_bare / t_replay_tree;
+    println!(
+        "ratio replay (tree) / bare:    {ratio:.2} (target >= 0.70: {})",
+        if ratio >= 0.7 { "met" } else { "MISSED" }
+    );
+    println!(
+        "replay, tree + autoencoder:    {:>12.0} packets/s ({t_replay_both:.3} s), {events_both} alerts; ratio {:.2}",
+        pps(n_pipe, t_replay_both),
+        t_bare / t_replay_both
     );
 
     let (accounted, heap, slot) = memory_per_flow(table_flows);

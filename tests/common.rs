@@ -100,3 +100,44 @@ where
 {
     Command::new(sensor_bin()).args(args).stdin(std::process::Stdio::null()).output().unwrap()
 }
+
+/// The repository root (the workspace directory).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+/// `models/test` of the repository: the test models, their signatures and golden files.
+pub fn test_models() -> PathBuf {
+    repo_root().join("models/test")
+}
+
+/// Copies `model` and, when `with_sig`, its `.sig` into `dir` under `name` (and `name.sig`).
+pub fn copy_model(model: &Path, dir: &Path, name: &str, with_sig: bool) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(model, &to).unwrap_or_else(|e| panic!("copying {}: {e}", model.display()));
+    if with_sig {
+        let sig = PathBuf::from(format!("{}.sig", model.display()));
+        std::fs::copy(&sig, format!("{}.sig", to.display()))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", sig.display()));
+    }
+    to
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Runs `sensor simulate` into `dir` (`name.pcap`, `name.truth.csv`) and returns the capture's path.
+pub fn simulate(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
+    let pcap = dir.join(format!("{name}.pcap"));
+    let truth = dir.join(format!("{name}.truth.csv"));
+    let mut all: Vec<&OsStr> = vec![OsStr::new("simulate")];
+    all.extend(args.iter().map(OsStr::new));
+    all.extend([OsStr::new("--out"), pcap.as_os_str(), OsStr::new("--truth"), truth.as_os_str()]);
+    let out = sensor(all);
+    assert!(out.status.success(), "sensor simulate failed: {}", String::from_utf8_lossy(&out.stderr));
+    pcap
+}

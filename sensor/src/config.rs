@@ -54,6 +54,8 @@ reload_poll_s = 2.0
 aggregation_window_s = 30.0
 # Alerts per source address per minute; hits beyond it are counted as rate-limited. 0: no limit.
 rate_limit_per_minute = 30
+# Alerts per minute from the whole sensor (bounds alert storms and explanation work). 0: no limit.
+max_alerts_per_minute = 600
 # Bound on alerts being aggregated at once (when full, the oldest leaves early).
 max_open = 10000
 # Bound on source addresses whose rate is tracked.
@@ -109,6 +111,8 @@ pub struct AlertSection {
     pub aggregation_window_s: f64,
     /// Alerts per source address per minute; 0 = unlimited.
     pub rate_limit_per_minute: u32,
+    /// Alerts per minute from the whole sensor; 0 = unlimited.
+    pub max_alerts_per_minute: u32,
     /// Bound on alerts being aggregated at once.
     pub max_open: usize,
     /// Bound on source addresses whose alert rate is tracked.
@@ -123,6 +127,7 @@ impl Default for AlertSection {
         AlertSection {
             aggregation_window_s: p.aggregation_window_ns as f64 / 1e9,
             rate_limit_per_minute: p.rate_limit_per_minute,
+            max_alerts_per_minute: p.max_alerts_per_minute,
             max_open: p.max_open,
             max_sources: p.max_sources,
             thresholds: BTreeMap::new(),
@@ -255,6 +260,7 @@ impl Config {
         Ok(PolicyConfig {
             aggregation_window_ns: window,
             rate_limit_per_minute: a.rate_limit_per_minute,
+            max_alerts_per_minute: a.max_alerts_per_minute,
             max_open: a.max_open,
             max_sources: a.max_sources,
             thresholds: a.thresholds.clone(),

@@ -238,3 +238,60 @@ pub fn severity(kind: ModelKind, score: f32, threshold: f32) -> u8 {
     };
     if s.is_nan() { 0 } else { s.round().clamp(0.0, 100.0) as u8 }
 }
+
+/// The scoring stage on a thread of its own, so capture and flow tracking (one core) and scoring (the
+/// other) overlap. Records travel in batches through a bounded queue: when scoring falls behind, the
+/// capture side waits (back-pressure) instead of queueing without bound.
+pub struct ScoringThread {
+    queue: Option<std::sync::mpsc::SyncSender<Vec<FlowRecord>>>,
+    batch: Vec<FlowRecord>,
+    thread: Option<std::thread::JoinHandle<Detector>>,
+}
+
+/// Batches queued between the two sides.
+const QUEUE_BATCHES: usize = 16;
+
+impl ScoringThread {
+    /// Starts `detector` on its own thread; its events go to `sink` there.
+    pub fn start(mut detector: Detector, mut sink: impl FnMut(AlertEvent) + Send + 'static) -> ScoringThread {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FlowRecord>>(QUEUE_BATCHES);
+        let thread = std::thread::Builder::new()
+            .name("scoring".into())
+            .spawn(move || {
+                for batch in rx {
+                    for r in batch {
+                        detector.record(r, &mut sink);
+                    }
+                }
+                detector.finish(&mut sink);
+                detector
+            })
+            .expect("spawning the scoring thread");
+        ScoringThread { queue: Some(tx), batch: Vec::with_capacity(BATCH), thread: Some(thread) }
+    }
+
+    /// Queues one record (sent on when a batch is full).
+    pub fn record(&mut self, r: FlowRecord) {
+        self.batch.push(r);
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        if let Some(q) = &self.queue {
+            // A send fails only if the scoring thread has died; `finish` reports that.
+            let _ = q.send(batch);
+        }
+    }
+
+    /// Sends what is left, waits for the scoring thread to finish everything, returns the detector
+    /// (for its statistics).
+    pub fn finish(mut self) -> anyhow::Result<Detector> {
+        self.flush();
+        self.queue = None;
+        let thread = self.thread.take().expect("finish runs once");
+        thread.join().map_err(|_| anyhow::anyhow!("the scoring thread panicked"))
+    }
+}

@@ -215,7 +215,7 @@ impl AlertEvent {
         AlertEvent {
             timestamp: rfc3339_nanos(r.end_ns),
             event: EventMeta {
-                id: event_id(r, s.model, s.label),
+                id: event_id(r, s.model, s.label) + if s.kind == EventKind::Event { "-event" } else { "" },
                 kind: s.kind,
                 category: ["network"],
                 module: "sensor",

@@ -7,8 +7,9 @@
 //!   leaves, carrying the count, the first and last times and the highest-scoring hit (whose record and
 //!   explanation the alert shows). An alert is therefore at most one window late; window 0 sends every
 //!   hit at once.
-//! - **Rate limit** per source address: a token bucket refilled by packet time; a new aggregate needs a
-//!   token. Hits refused for lack of one are counted per label (`rate_limited`), never dropped silently.
+//! - **Rate limits**: a token bucket per source address and one for the whole sensor, refilled by packet
+//!   time; a new aggregate needs a token from both. Hits refused for lack of one are counted per label
+//!   (`rate_limited`), never dropped silently. The sensor-wide bound also bounds the explanation work.
 //! - **Bounds**: at most `max_open` aggregates are open (when full, the oldest leaves early, complete
 //!   for what it has) and at most `max_sources` buckets are kept (when full, buckets that have refilled
 //!   are forgotten, since they hold nothing; sources beyond that are not limited and are counted).
@@ -26,6 +27,9 @@ pub struct PolicyConfig {
     pub aggregation_window_ns: u64,
     /// Alerts per source address per minute; 0 = no limit.
     pub rate_limit_per_minute: u32,
+    /// Alerts per minute from the whole sensor (an alert storm's bound, and the bound on explanation
+    /// work); 0 = no limit.
+    pub max_alerts_per_minute: u32,
     pub max_open: usize,
     pub max_sources: usize,
     /// Threshold overrides by label.
@@ -37,6 +41,7 @@ impl Default for PolicyConfig {
         PolicyConfig {
             aggregation_window_ns: 30_000_000_000,
             rate_limit_per_minute: 30,
+            max_alerts_per_minute: 600,
             max_open: 10_000,
             max_sources: 100_000,
             thresholds: BTreeMap::new(),
@@ -100,6 +105,7 @@ pub struct AlertPolicy {
     /// Open keys in the order they opened (packet time does not go backwards here).
     order: VecDeque<(Key, u64)>,
     buckets: HashMap<IpAddr, Bucket>,
+    global: Option<Bucket>,
     pub stats: PolicyStats,
 }
 
@@ -110,6 +116,7 @@ impl AlertPolicy {
             open: HashMap::new(),
             order: VecDeque::new(),
             buckets: HashMap::new(),
+            global: None,
             stats: Default::default(),
         }
     }
@@ -136,7 +143,15 @@ impl AlertPolicy {
             self.stats.aggregated += 1;
             return;
         }
+        if !self.take_global_token(now) {
+            *self.stats.rate_limited.entry(key.2).or_default() += 1;
+            return;
+        }
         if !self.take_token(key.0, now) {
+            // The sensor-wide token was not used: give it back.
+            if let Some(g) = self.global.as_mut() {
+                g.tokens = (g.tokens + 1.0).min(f64::from(self.cfg.max_alerts_per_minute));
+            }
             *self.stats.rate_limited.entry(key.2).or_default() += 1;
             return;
         }
@@ -192,28 +207,51 @@ impl AlertPolicy {
         out.push(agg);
     }
 
+    fn take_global_token(&mut self, now: u64) -> bool {
+        let per_minute = self.cfg.max_alerts_per_minute;
+        if per_minute == 0 {
+            return true;
+        }
+        let capacity = f64::from(per_minute);
+        let b = self.global.get_or_insert(Bucket { tokens: capacity, at_ns: now });
+        refill(b, now, capacity);
+        take(b)
+    }
+
     fn take_token(&mut self, src: IpAddr, now: u64) -> bool {
         let per_minute = self.cfg.rate_limit_per_minute;
         if per_minute == 0 {
             return true;
         }
         let capacity = f64::from(per_minute);
-        let refill_per_ns = capacity / 60e9;
         if !self.buckets.contains_key(&src) && self.buckets.len() >= self.cfg.max_sources {
-            self.buckets.retain(|_, b| b.tokens + now.saturating_sub(b.at_ns) as f64 * refill_per_ns < capacity);
+            self.buckets.retain(|_, b| b.tokens + now.saturating_sub(b.at_ns) as f64 * capacity / 60e9 < capacity);
             if self.buckets.len() >= self.cfg.max_sources {
                 self.stats.unlimited_sources += 1;
                 return true;
             }
         }
         let b = self.buckets.entry(src).or_insert(Bucket { tokens: capacity, at_ns: now });
-        b.tokens = (b.tokens + now.saturating_sub(b.at_ns) as f64 * refill_per_ns).min(capacity);
-        b.at_ns = b.at_ns.max(now);
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        refill(b, now, capacity);
+        take(b)
     }
 }
+
+/// Adds the tokens earned since the bucket's last use (capacity per minute of packet time).
+fn refill(b: &mut Bucket, now: u64, capacity: f64) {
+    b.tokens = (b.tokens + now.saturating_sub(b.at_ns) as f64 * capacity / 60e9).min(capacity);
+    b.at_ns = b.at_ns.max(now);
+}
+
+fn take(b: &mut Bucket) -> bool {
+    if b.tokens >= 1.0 {
+        b.tokens -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

@@ -188,7 +188,7 @@ pub enum ConfigCommand {
 mod extract;
 mod model;
 mod output;
-mod replay;
+pub(crate) mod replay;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,10 +13,30 @@ use super::output::PartialOutput;
 use crate::alert::ObserverInfo;
 use crate::capture::PcapFileReader;
 use crate::config::Config;
-use crate::detect::{Detector, Emit};
+use crate::detect::{Detector, Emit, ScoringThread};
 use crate::model::reload::{Reloader, install_sighup_handler};
 use crate::model::{EMBEDDED, ModelSet, ModelSource, ModelSpec, Provenance, TrustPolicy, load_set};
 use crate::pipeline::run_reader;
+
+/// Writes events as JSON lines, keeping the first error.
+struct EventWriter {
+    writer: Box<dyn Write + Send>,
+    error: Option<std::io::Error>,
+    events: u64,
+}
+
+impl EventWriter {
+    fn write(&mut self, event: &crate::alert::AlertEvent) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = serde_json::to_vec(event).expect("events serialise");
+        match self.writer.write_all(&line).and_then(|()| self.writer.write_all(b"\n")) {
+            Ok(()) => self.events += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
 
 pub(super) struct ReplayArgs {
     pub pcap: PathBuf,
@@ -84,34 +105,33 @@ pub(super) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let reader = PcapFileReader::open(&args.pcap)?;
     let to_stdout = args.out.as_ref().is_none_or(|p| p.as_os_str() == "-");
     let partial = if to_stdout { None } else { Some(PartialOutput::new(args.out.as_ref().expect("a path"))?) };
-    let mut writer: Box<dyn Write> = match &partial {
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    let writer: Box<dyn Write + Send> = match &partial {
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(&p.path).with_context(|| format!("creating {}", p.path.display()))?,
         )),
     };
-    let mut write_error: Option<std::io::Error> = None;
-    let mut events = 0u64;
-    let mut sink = |event: crate::alert::AlertEvent| {
-        if write_error.is_some() {
-            return;
-        }
-        let line = serde_json::to_vec(&event).expect("events serialise");
-        let result = writer.write_all(&line).and_then(|()| writer.write_all(b"\n"));
-        match result {
-            Ok(()) => events += 1,
-            Err(e) => write_error = Some(e),
-        }
+    // Events are written on the scoring thread; the first write error stops writing and is reported.
+    let output = Arc::new(Mutex::new(EventWriter { writer, error: None, events: 0 }));
+    let sink = {
+        let output = output.clone();
+        move |event: crate::alert::AlertEvent| output.lock().expect("event writer").write(&event)
     };
-    let summary = run_reader(reader, flow, cfg.decode.max_fragments, &mut |r| detector.record(r, &mut sink), None)?;
-    detector.finish(&mut sink);
-    if write_error.is_none()
-        && let Err(e) = writer.flush()
+    let mut scoring = ScoringThread::start(detector, sink);
+    let summary = run_reader(reader, flow, cfg.decode.max_fragments, &mut |r| scoring.record(r), None)?;
+    let detector = scoring.finish()?;
+    let mut output = Arc::try_unwrap(output)
+        .map_err(|_| anyhow::anyhow!("the event writer is still shared"))?
+        .into_inner()
+        .expect("event writer");
+    if output.error.is_none()
+        && let Err(e) = output.writer.flush()
     {
-        write_error = Some(e);
+        output.error = Some(e);
     }
-    drop(writer);
-    if let Some(e) = write_error {
+    let events = output.events;
+    drop(output.writer);
+    if let Some(e) = output.error {
         return Err(e).context("writing the events");
     }
     if let Some(p) = partial {

@@ -264,3 +264,37 @@ fn batches_give_the_same_records_as_single_packets() {
         assert_eq!(bits(a), bits(b));
     }
 }
+
+#[test]
+fn early_record_is_emitted_once_at_the_configured_packet_count() {
+    let early = |n: Option<u32>| FlowTableConfig { early_record_packets: n, ..FlowTableConfig::default() };
+    // 12 packets of one UDP flow, 0.1 s apart, then the capture ends.
+    let twelve: Vec<_> = (0..12).map(|i| udp(f64::from(i) * 0.1, 7)).collect();
+
+    let (recs, stats) = run(early(Some(8)), &twelve);
+    let got: Vec<_> = recs.iter().map(|r| (r.kind, r.reason, r.seq, r.fwd_packets + r.bwd_packets)).collect();
+    assert_eq!(
+        got,
+        [(RecordKind::Early, EndReason::EarlyPackets, 0, 8), (RecordKind::Final, EndReason::EndOfCapture, 0, 12)]
+    );
+    assert_eq!(recs[0].flow_id, recs[1].flow_id, "the early record names the same flow");
+    assert_eq!(recs[0].end_ns, (0.7f64 * 1e9) as u64, "the early record is taken at the 8th packet");
+    assert_eq!(feature(&recs[0], "fwd_packets"), 8.0);
+    assert_eq!((stats.early_records, stats.final_records), (1, 1));
+
+    let (recs, stats) = run(early(None), &twelve);
+    assert_eq!(recs.iter().map(|r| r.kind).collect::<Vec<_>>(), [RecordKind::Final]);
+    assert_eq!(stats.early_records, 0);
+
+    // A flow that ends before the count has no early record.
+    let (recs, stats) = run(early(Some(8)), &twelve[..5]);
+    assert_eq!(recs.iter().map(|r| (r.kind, r.fwd_packets)).collect::<Vec<_>>(), [(RecordKind::Final, 5)]);
+    assert_eq!(stats.early_records, 0);
+
+    // Both directions count: 4 + 4 packets of a TCP exchange reach 8.
+    let mut pkts = vec![tcp(0.0, true, SYN, 0), tcp(0.01, false, SYN | ACK, 0)];
+    pkts.extend((0..8).map(|i| tcp(0.02 + f64::from(i) * 0.01, i % 2 == 0, ACK | PSH, 10)));
+    let (recs, _) = run(early(Some(8)), &pkts);
+    let kinds: Vec<_> = recs.iter().map(|r| (r.kind, r.fwd_packets, r.bwd_packets)).collect();
+    assert_eq!(kinds, [(RecordKind::Early, 4, 4), (RecordKind::Final, 5, 5)]);
+}

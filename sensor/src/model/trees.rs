@@ -28,12 +28,28 @@ enum Cmp {
 struct Node {
     feature: u32,
     value: f32,
-    /// Branch: child when the comparison holds. Leaf: first weight.
+    /// Branch: child when the comparison holds (the other child follows it once laid out). Leaf:
+    /// first weight.
     a: u32,
     /// Branch: child otherwise. Leaf: end of weights.
     b: u32,
     cmp: Option<Cmp>,
     nan_true: bool,
+}
+
+/// A laid-out node. A leaf is a step to itself that always holds (`value` +∞, missing goes true).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    feature: u32,
+    value: f32,
+    /// The true child; the false child is the next step.
+    first: u32,
+    cmp: Cmp,
+    nan_true: bool,
+}
+
+impl Step {
+    const LEAF: Step = Step { feature: 0, value: f32::INFINITY, first: 0, cmp: Cmp::Leq, nan_true: true };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +63,15 @@ enum Post {
 #[derive(Debug, Clone)]
 pub struct TreeKernel {
     roots: Vec<u32>,
+    /// Levels of each tree (steps from its root to its deepest leaf).
+    depths: Vec<u32>,
+    /// Every branch compares with `<=` (LightGBM, XGBoost): the walk skips the comparison dispatch.
+    all_leq: bool,
     nodes: Vec<Node>,
+    /// Laid-out nodes (see `relayout`): what `score` walks.
+    steps: Vec<Step>,
+    /// Per laid-out node: its range in `weights` (empty for branches).
+    leaf_weights: Vec<(u32, u32)>,
     /// (class, weight) per leaf entry.
     weights: Vec<(u32, f32)>,
     base: Vec<f32>,
@@ -177,11 +201,61 @@ impl TreeKernel {
         };
         // Every path must end: children are checked to exist; a cycle would loop forever, so walk each
         // tree once with a step bound.
-        let kernel = TreeKernel { roots, nodes, weights, base, post, classes, width };
+        let kernel = TreeKernel {
+            roots,
+            depths: Vec::new(),
+            all_leq: false,
+            nodes,
+            steps: Vec::new(),
+            leaf_weights: Vec::new(),
+            weights,
+            base,
+            post,
+            classes,
+            width,
+        };
         for &root in &kernel.roots {
             ensure!(kernel.tree_is_finite(root), "a tree with a cycle");
         }
-        Ok(kernel)
+        kernel.relayout()
+    }
+
+    /// Lays each tree out breadth first with the two children of a branch side by side (true, then
+    /// false), so a step down is `first child + (condition false)`, and makes every leaf a step to
+    /// itself. A tree is then walked for a fixed number of steps (its depth) with no branch to
+    /// mispredict, and the rows of a block walk it in lockstep, their memory loads overlapping.
+    fn relayout(mut self) -> anyhow::Result<TreeKernel> {
+        let mut steps: Vec<Step> = Vec::with_capacity(self.nodes.len());
+        let mut leaf_weights: Vec<(u32, u32)> = Vec::with_capacity(self.nodes.len());
+        let mut roots = Vec::with_capacity(self.roots.len());
+        let mut depths = Vec::with_capacity(self.roots.len());
+        for &root in &self.roots {
+            roots.push(steps.len() as u32);
+            let mut queue = std::collections::VecDeque::from([(root, steps.len() as u32, 0u32)]);
+            steps.push(Step::LEAF);
+            leaf_weights.push((0, 0));
+            let mut depth = 0;
+            while let Some((old, at, level)) = queue.pop_front() {
+                anyhow::ensure!(steps.len() <= 4 * self.nodes.len() + 2, "trees share nodes");
+                depth = depth.max(level);
+                let n = self.nodes[old as usize];
+                let Some(cmp) = n.cmp else {
+                    steps[at as usize] = Step { first: at, ..Step::LEAF };
+                    leaf_weights[at as usize] = (n.a, n.b);
+                    continue;
+                };
+                let first = steps.len() as u32;
+                steps.extend([Step::LEAF, Step::LEAF]);
+                leaf_weights.extend([(0, 0), (0, 0)]);
+                steps[at as usize] = Step { feature: n.feature, value: n.value, first, cmp, nan_true: n.nan_true };
+                queue.push_back((n.a, first, level + 1));
+                queue.push_back((n.b, first + 1, level + 1));
+            }
+            depths.push(depth);
+        }
+        self.nodes = Vec::new();
+        let all_leq = steps.iter().all(|s| s.cmp == Cmp::Leq);
+        Ok(TreeKernel { roots, depths, all_leq, steps, leaf_weights, ..self })
     }
 
     fn tree_is_finite(&self, root: u32) -> bool {
@@ -205,50 +279,75 @@ impl TreeKernel {
 
     /// Scores `rows` (row-major, `width` features each) into `out` (row-major, `classes` each).
     pub fn score(&self, input: &[f32], out: &mut Vec<f32>) {
+        const BLOCK: usize = 16;
         let rows = input.len() / self.width;
         out.clear();
         out.resize(rows * self.classes, 0.0);
-        for (row, scores) in input.chunks_exact(self.width).zip(out.chunks_exact_mut(self.classes)) {
-            scores.copy_from_slice(&self.base);
-            for &root in &self.roots {
-                let mut n = &self.nodes[root as usize];
-                while let Some(cmp) = n.cmp {
-                    let x = row[n.feature as usize];
-                    let go_a = if x.is_nan() {
-                        n.nan_true
-                    } else {
-                        match cmp {
-                            Cmp::Leq => x <= n.value,
-                            Cmp::Lt => x < n.value,
-                            Cmp::Gte => x >= n.value,
-                            Cmp::Gt => x > n.value,
-                            Cmp::Eq => x == n.value,
-                            Cmp::Neq => x != n.value,
+        for (block_in, block_out) in input.chunks(self.width * BLOCK).zip(out.chunks_mut(self.classes * BLOCK)) {
+            let len = block_out.len() / self.classes;
+            for scores in block_out.chunks_exact_mut(self.classes) {
+                scores.copy_from_slice(&self.base);
+            }
+            for (&root, &depth) in self.roots.iter().zip(&self.depths) {
+                let mut at = [root; BLOCK];
+                for _ in 0..depth {
+                    if self.all_leq {
+                        for (r, a) in at.iter_mut().enumerate().take(len) {
+                            let s = &self.steps[*a as usize];
+                            let x = block_in[r * self.width + s.feature as usize];
+                            // NaN fails every comparison: it goes true only where the node says so.
+                            let go_true = (x <= s.value) | (x.is_nan() & s.nan_true);
+                            *a = s.first + u32::from(!go_true);
                         }
-                    };
-                    n = &self.nodes[if go_a { n.a } else { n.b } as usize];
+                        continue;
+                    }
+                    for (r, a) in at.iter_mut().enumerate().take(len) {
+                        let s = &self.steps[*a as usize];
+                        let x = block_in[r * self.width + s.feature as usize];
+                        let holds = match s.cmp {
+                            Cmp::Leq => x <= s.value,
+                            Cmp::Lt => x < s.value,
+                            Cmp::Gte => x >= s.value,
+                            Cmp::Gt => x > s.value,
+                            Cmp::Eq => x == s.value,
+                            Cmp::Neq => x != s.value,
+                        };
+                        let nan = x.is_nan();
+                        let go_true = (holds & !nan) | (nan & s.nan_true);
+                        *a = s.first + u32::from(!go_true);
+                    }
                 }
-                for &(class, w) in &self.weights[n.a as usize..n.b as usize] {
-                    scores[class as usize] += w;
+                for (r, a) in at.iter().enumerate().take(len) {
+                    let (first, end) = self.leaf_weights[*a as usize];
+                    let scores = &mut block_out[r * self.classes..(r + 1) * self.classes];
+                    for &(class, w) in &self.weights[first as usize..end as usize] {
+                        scores[class as usize] += w;
+                    }
                 }
             }
-            match self.post {
-                Post::None => {}
-                Post::Softmax => {
-                    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    let mut sum = 0.0;
-                    for s in scores.iter_mut() {
-                        *s = (*s - max).exp();
-                        sum += *s;
-                    }
-                    for s in scores.iter_mut() {
-                        *s /= sum;
-                    }
+            for scores in block_out.chunks_exact_mut(self.classes) {
+                self.post_transform(scores);
+            }
+        }
+    }
+
+    fn post_transform(&self, scores: &mut [f32]) {
+        match self.post {
+            Post::None => {}
+            Post::Softmax => {
+                let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
                 }
-                Post::Logistic => {
-                    for s in scores.iter_mut() {
-                        *s = 1.0 / (1.0 + (-*s).exp());
-                    }
+                for s in scores.iter_mut() {
+                    *s /= sum;
+                }
+            }
+            Post::Logistic => {
+                for s in scores.iter_mut() {
+                    *s = 1.0 / (1.0 + (-*s).exp());
                 }
             }
         }
@@ -293,3 +392,7 @@ fn ones(t: &TensorProto) -> bool {
     // float32, little-endian raw bytes
     t.data_type == 1 && !t.raw_data.is_empty() && t.raw_data.chunks(4).all(|c| c == 1.0f32.to_le_bytes())
 }
+
+#[cfg(test)]
+#[path = "trees_tests.rs"]
+mod tests;
