@@ -292,12 +292,19 @@ impl TreeKernel {
                 let mut at = [root; BLOCK];
                 for _ in 0..depth {
                     if self.all_leq {
+                        // A level where no row moved means every row is at its leaf.
+                        let mut moved = false;
                         for (r, a) in at.iter_mut().enumerate().take(len) {
                             let s = &self.steps[*a as usize];
                             let x = block_in[r * self.width + s.feature as usize];
                             // NaN fails every comparison: it goes true only where the node says so.
                             let go_true = (x <= s.value) | (x.is_nan() & s.nan_true);
-                            *a = s.first + u32::from(!go_true);
+                            let next = s.first + u32::from(!go_true);
+                            moved |= next != *a;
+                            *a = next;
+                        }
+                        if !moved {
+                            break;
                         }
                         continue;
                     }
