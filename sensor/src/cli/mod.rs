@@ -30,8 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the main job on embedded defaults: simulate a small office with attacks, process the
-    /// capture, report what the flow layer saw per label and per attack.
+    /// Run the main job on embedded defaults: simulate a small office with attacks, score it with the
+    /// built-in models, report the alerts with explanations and which attacks were caught or missed.
     Demo {
         /// Seed of the simulation (same seed, same capture).
         #[arg(long, default_value_t = 1)]
@@ -44,7 +44,8 @@ pub enum Command {
     ///
     /// Reads pcap or pcapng (Ethernet, Linux cooked v1/v2, raw IP, BSD loopback; micro- or nanosecond
     /// timestamps). Writes CSV or Parquet chosen by the output file's extension. Each row is a flow's
-    /// final record or a checkpoint of a long flow (same flow_id). A summary line goes to stderr.
+    /// final record, a checkpoint of a long flow, or its early record after the first packets (same
+    /// flow_id): the records the sensor scores. A summary line goes to stderr.
     Extract {
         /// Capture file to read.
         #[arg(long, required_unless_present = "schema")]
