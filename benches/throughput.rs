@@ -109,10 +109,10 @@ fn bare_reader(path: &Path) -> (f64, (u64, u64)) {
     (started.elapsed().as_secs_f64(), (n, touch))
 }
 
-fn pipeline(path: &Path) -> (f64, (u64, u64, u64)) {
+fn pipeline(path: &Path, flow: FlowTableConfig) -> (f64, (u64, u64, u64)) {
     let started = Instant::now();
     let mut r = PcapFileReader::open(path).expect("open");
-    let mut p = FlowPipeline::new(FlowTableConfig::default(), DEFAULT_MAX_FRAGMENTS).expect("config");
+    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS).expect("config");
     let mut records = 0u64;
     let mut n = 0u64;
     loop {
@@ -197,7 +197,7 @@ fn main() -> anyhow::Result<()> {
 
     if std::env::var("BENCH_ONLY").as_deref() == Ok("pipeline") {
         // For profilers: the pipeline alone, several times.
-        let (t, (n, _, _)) = best_of(5, || pipeline(&path));
+        let (t, (n, _, _)) = best_of(5, || pipeline(&path, FlowTableConfig::default()));
         println!("read+decode+flows+features: {:.0} packets/s", n as f64 / t);
         return Ok(());
     }
@@ -205,6 +205,7 @@ fn main() -> anyhow::Result<()> {
     let rounds = env_u64("BENCH_ROUNDS", 5);
     let (mut t_bare, mut t_reader, mut t_pipe) = (f64::MAX, f64::MAX, f64::MAX);
     let (mut t_replay_tree, mut t_replay_both) = (f64::MAX, f64::MAX);
+    let (mut t_pipe_early, mut records_early) = (f64::MAX, 0);
     let (mut scored, mut events_tree, mut events_both) = (0, 0, 0);
     let (mut n_bare, mut n_reader, mut n_pipe, mut records, mut peak) = (0, 0, 0, 0, 0);
     for _ in 0..rounds {
@@ -212,8 +213,11 @@ fn main() -> anyhow::Result<()> {
         (t_bare, n_bare) = (t_bare.min(t), n);
         let (t, (n, _)) = bare_reader(&path);
         (t_reader, n_reader) = (t_reader.min(t), n);
-        let (t, (n, r, p)) = pipeline(&path);
+        let (t, (n, r, p)) = pipeline(&path, FlowTableConfig::default());
         (t_pipe, n_pipe, records, peak) = (t_pipe.min(t), n, r, p);
+        let early = Config::default().flow_table("defaults").expect("flow");
+        let (t, (_, r, _)) = pipeline(&path, early);
+        (t_pipe_early, records_early) = (t_pipe_early.min(t), r);
         let (t, (n, s, e)) = replay(&path, &["flow-classifier-test"]);
         assert_eq!(n, n_pipe, "replay saw every packet");
         (t_replay_tree, scored, events_tree) = (t_replay_tree.min(t), s, e);
@@ -235,6 +239,10 @@ fn main() -> anyhow::Result<()> {
         if ratio >= 0.7 { "met" } else { "MISSED" }
     );
 
+    println!(
+        "same with early records:       {:>12.0} packets/s ({t_pipe_early:.3} s), {records_early} records",
+        pps(n_pipe, t_pipe_early)
+    );
     println!(
         "replay, tree classifier:       {:>12.0} packets/s ({t_replay_tree:.3} s), {scored} records scored, {events_tree} alerts",
         pps(n_pipe, t_replay_tree)
