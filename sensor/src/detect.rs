@@ -54,6 +54,8 @@ pub struct Detector {
     now: u64,
     scores: Vec<f32>,
     ready: Vec<Ready>,
+    keep_spent: bool,
+    spent: Vec<Vec<f64>>,
     pub stats: DetectStats,
 }
 
@@ -69,6 +71,8 @@ impl Detector {
             now: 0,
             scores: Vec::new(),
             ready: Vec::new(),
+            keep_spent: false,
+            spent: Vec::new(),
             stats: DetectStats::default(),
         }
     }
@@ -148,7 +152,27 @@ impl Detector {
         }
         self.policy.advance(self.now, &mut self.ready);
         self.send_ready(sink);
-        self.pending = batch_buffer(batch);
+        self.pending = self.recycle(batch);
+    }
+
+    /// Empties a scored batch for reuse. With recycling on, the feature vectors of records no alert
+    /// holds are kept for [`Detector::take_spent`] instead of freed here.
+    fn recycle(&mut self, mut batch: Vec<Arc<FlowRecord>>) -> Vec<Arc<FlowRecord>> {
+        if self.keep_spent {
+            for r in batch.drain(..) {
+                if let Ok(r) = Arc::try_unwrap(r) {
+                    self.spent.push(r.features);
+                }
+            }
+        }
+        batch.clear();
+        batch
+    }
+
+    /// Feature vectors of scored records, for the thread that allocated them to free (see
+    /// [`ScoringThread`]).
+    pub fn take_spent(&mut self) -> Vec<Vec<f64>> {
+        std::mem::take(&mut self.spent)
     }
 
     /// Scores what is pending and sends every open alert (end of input).
@@ -222,12 +246,6 @@ impl Detector {
     }
 }
 
-/// Reuses a batch's allocation for the next one.
-fn batch_buffer(mut batch: Vec<Arc<FlowRecord>>) -> Vec<Arc<FlowRecord>> {
-    batch.clear();
-    batch
-}
-
 /// Severity 0–100: a classifier's probability in percent; an anomaly score as 50 at its threshold,
 /// 100 at twice the threshold.
 pub fn severity(kind: ModelKind, score: f32, threshold: f32) -> u8 {
@@ -241,10 +259,15 @@ pub fn severity(kind: ModelKind, score: f32, threshold: f32) -> u8 {
 
 /// The scoring stage on a thread of its own, so capture and flow tracking (one core) and scoring (the
 /// other) overlap. Records travel in batches through a bounded queue: when scoring falls behind, the
-/// capture side waits (back-pressure) instead of queueing without bound.
+/// capture side waits (back-pressure) instead of queueing without bound. Memory goes back the other
+/// way: emptied batches and the feature vectors of scored records return to the capture thread, which
+/// allocated them, to be reused or freed there (freeing them on the scoring thread made the
+/// allocator hand the capture thread fresh pages for every record).
 pub struct ScoringThread {
     queue: Option<std::sync::mpsc::SyncSender<Vec<FlowRecord>>>,
+    returns: std::sync::mpsc::Receiver<(Vec<FlowRecord>, Vec<Vec<f64>>)>,
     batch: Vec<FlowRecord>,
+    spare_batches: Vec<Vec<FlowRecord>>,
     thread: Option<std::thread::JoinHandle<Detector>>,
 }
 
@@ -255,19 +278,31 @@ impl ScoringThread {
     /// Starts `detector` on its own thread; its events go to `sink` there.
     pub fn start(mut detector: Detector, mut sink: impl FnMut(AlertEvent) + Send + 'static) -> ScoringThread {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FlowRecord>>(QUEUE_BATCHES);
+        let (ret_tx, returns) = std::sync::mpsc::channel();
+        detector.keep_spent = true;
         let thread = std::thread::Builder::new()
             .name("scoring".into())
             .spawn(move || {
-                for batch in rx {
-                    for r in batch {
+                for mut batch in rx {
+                    for r in batch.drain(..) {
                         detector.record(r, &mut sink);
                     }
+                    // The capture side may have finished and stopped listening: then free here.
+                    let _ = ret_tx.send((batch, detector.take_spent()));
                 }
                 detector.finish(&mut sink);
+                detector.keep_spent = false;
+                detector.spent.clear();
                 detector
             })
             .expect("spawning the scoring thread");
-        ScoringThread { queue: Some(tx), batch: Vec::with_capacity(BATCH), thread: Some(thread) }
+        ScoringThread {
+            queue: Some(tx),
+            returns,
+            batch: Vec::with_capacity(BATCH),
+            spare_batches: Vec::new(),
+            thread: Some(thread),
+        }
     }
 
     /// Queues one record (sent on when a batch is full).
@@ -279,7 +314,16 @@ impl ScoringThread {
     }
 
     fn flush(&mut self) {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        // What the scoring thread is done with: batches to reuse, feature vectors to free on the thread
+        // that allocated them (bounded: at most what is in flight).
+        while let Ok((batch, spent)) = self.returns.try_recv() {
+            if self.spare_batches.len() < QUEUE_BATCHES {
+                self.spare_batches.push(batch);
+            }
+            drop(spent);
+        }
+        let next = self.spare_batches.pop().unwrap_or_else(|| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, next);
         if let Some(q) = &self.queue {
             // A send fails only if the scoring thread has died; `finish` reports that.
             let _ = q.send(batch);
