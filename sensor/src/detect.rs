@@ -104,9 +104,25 @@ impl Detector {
         }
     }
 
+    /// Takes a batch of records that another thread has already scored with `scored.models` (see
+    /// [`ScoringThread`]); if the serving set has changed since, the scores are discarded and the batch
+    /// is scored again here.
+    pub fn record_scored(&mut self, records: Vec<FlowRecord>, scored: PreScored, sink: &mut impl FnMut(AlertEvent)) {
+        self.score_pending(sink);
+        for r in records {
+            self.now = self.now.max(r.end_ns);
+            self.pending.push(Arc::new(r));
+        }
+        self.score_batch(Some(scored), sink);
+    }
+
     /// Scores what is pending (a live source calls this on a timer so records do not wait for a full
     /// batch).
     pub fn score_pending(&mut self, sink: &mut impl FnMut(AlertEvent)) {
+        self.score_batch(None, sink);
+    }
+
+    fn score_batch(&mut self, pre: Option<PreScored>, sink: &mut impl FnMut(AlertEvent)) {
         if let Some(set) = self.reloader.as_ref().and_then(Reloader::take) {
             self.models = set;
             self.stats.model_swaps += 1;
@@ -118,10 +134,22 @@ impl Detector {
         self.stats.records += batch.len() as u64;
         let rows: Vec<&[f64]> = batch.iter().map(|r| r.features.as_slice()).collect();
         let models = self.models.models.clone();
-        for serving in &models {
+        let mut pre = pre.filter(|p| {
+            p.rows == batch.len()
+                && p.models.len() == models.len()
+                && p.models.iter().zip(&models).all(|(a, b)| Arc::ptr_eq(a, &b.model))
+        });
+        for (m, serving) in models.iter().enumerate() {
             let model = &serving.model;
             let name = &model.manifest.name;
-            if let Err(e) = model.score_into(&rows, &mut self.scores) {
+            let result = match pre.as_mut().and_then(|p| p.scores[m].take()) {
+                Some(scores) => {
+                    self.scores = scores;
+                    Ok(())
+                }
+                None => model.score_into(&rows, &mut self.scores),
+            };
+            if let Err(e) = result {
                 tracing::error!(error = %e, records = batch.len(), "a batch could not be scored");
                 *self.stats.score_failures.entry(name.clone()).or_default() += batch.len() as u64;
                 continue;
@@ -257,14 +285,46 @@ pub fn severity(kind: ModelKind, score: f32, threshold: f32) -> u8 {
     if s.is_nan() { 0 } else { s.round().clamp(0.0, 100.0) as u8 }
 }
 
+/// Scores computed ahead for a batch, one entry per model of `models` (None where inference failed).
+pub struct PreScored {
+    pub models: Vec<Arc<Model>>,
+    pub rows: usize,
+    pub scores: Vec<Option<Vec<f32>>>,
+}
+
+impl PreScored {
+    /// Scores `records` with `models` (pure inference, any thread).
+    pub fn compute(models: &[Arc<Model>], records: &[FlowRecord]) -> PreScored {
+        let rows: Vec<&[f64]> = records.iter().map(|r| r.features.as_slice()).collect();
+        let scores = models
+            .iter()
+            .map(|m| {
+                let mut out = Vec::new();
+                m.score_into(&rows, &mut out).ok().map(|()| out)
+            })
+            .collect();
+        PreScored { models: models.to_vec(), rows: records.len(), scores }
+    }
+}
+
 /// The scoring stage on a thread of its own, so capture and flow tracking (one core) and scoring (the
 /// other) overlap. Records travel in batches through a bounded queue: when scoring falls behind, the
 /// capture side waits (back-pressure) instead of queueing without bound. Memory goes back the other
 /// way: emptied batches and the feature vectors of scored records return to the capture thread, which
 /// allocated them, to be reused or freed there (freeing them on the scoring thread made the
 /// allocator hand the capture thread fresh pages for every record).
+///
+/// When the queue is full, the capture side would only wait; it runs the models on its batches itself
+/// instead and keeps them in order in a short backlog (inference is pure; the policy stays on the
+/// scoring thread, in order), so a burst of records — the flows still open at the end of a capture —
+/// is scored on both cores. It uses the models that
+/// served when the thread started; after a reload its scores no longer match and the scoring thread
+/// scores those batches again.
 pub struct ScoringThread {
-    queue: Option<std::sync::mpsc::SyncSender<Vec<FlowRecord>>>,
+    queue: Option<std::sync::mpsc::SyncSender<(Vec<FlowRecord>, Option<PreScored>)>>,
+    models: Vec<Arc<Model>>,
+    /// Batches scored here, waiting (in order) for room in the queue; at most `QUEUE_BATCHES` + 1.
+    backlog: std::collections::VecDeque<(Vec<FlowRecord>, Option<PreScored>)>,
     returns: std::sync::mpsc::Receiver<(Vec<FlowRecord>, Vec<Vec<f64>>)>,
     batch: Vec<FlowRecord>,
     spare_batches: Vec<Vec<FlowRecord>>,
@@ -277,15 +337,21 @@ const QUEUE_BATCHES: usize = 16;
 impl ScoringThread {
     /// Starts `detector` on its own thread; its events go to `sink` there.
     pub fn start(mut detector: Detector, mut sink: impl FnMut(AlertEvent) + Send + 'static) -> ScoringThread {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FlowRecord>>(QUEUE_BATCHES);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<FlowRecord>, Option<PreScored>)>(QUEUE_BATCHES);
+        let models: Vec<Arc<Model>> = detector.models().models.iter().map(|s| s.model.clone()).collect();
         let (ret_tx, returns) = std::sync::mpsc::channel();
         detector.keep_spent = true;
         let thread = std::thread::Builder::new()
             .name("scoring".into())
             .spawn(move || {
-                for mut batch in rx {
-                    for r in batch.drain(..) {
-                        detector.record(r, &mut sink);
+                for (mut batch, pre) in rx {
+                    match pre {
+                        Some(pre) => detector.record_scored(batch.drain(..).collect(), pre, &mut sink),
+                        None => {
+                            for r in batch.drain(..) {
+                                detector.record(r, &mut sink);
+                            }
+                        }
                     }
                     // The capture side may have finished and stopped listening: then free here.
                     let _ = ret_tx.send((batch, detector.take_spent()));
@@ -298,6 +364,8 @@ impl ScoringThread {
             .expect("spawning the scoring thread");
         ScoringThread {
             queue: Some(tx),
+            models,
+            backlog: std::collections::VecDeque::new(),
             returns,
             batch: Vec::with_capacity(BATCH),
             spare_batches: Vec::new(),
@@ -324,9 +392,44 @@ impl ScoringThread {
         }
         let next = self.spare_batches.pop().unwrap_or_else(|| Vec::with_capacity(BATCH));
         let batch = std::mem::replace(&mut self.batch, next);
-        if let Some(q) = &self.queue {
-            // A send fails only if the scoring thread has died; `finish` reports that.
-            let _ = q.send(batch);
+        if self.queue.is_none() {
+            return;
+        }
+        // Behind the scoring thread (queue full, or batches already waiting here): score this batch
+        // here and keep it in order behind the others.
+        if self.backlog.is_empty() {
+            match self.try_send((batch, None)) {
+                None => return,
+                Some((batch, _)) => self.score_ahead(batch),
+            }
+        } else {
+            self.score_ahead(batch);
+        }
+        while let Some(work) = self.backlog.pop_front() {
+            if let Some(work) = self.try_send(work) {
+                self.backlog.push_front(work);
+                break;
+            }
+        }
+        if self.backlog.len() > QUEUE_BATCHES
+            && let (Some(q), Some(work)) = (&self.queue, self.backlog.pop_front())
+        {
+            let _ = q.send(work);
+        }
+    }
+
+    fn score_ahead(&mut self, batch: Vec<FlowRecord>) {
+        let pre = (batch.len() == BATCH).then(|| PreScored::compute(&self.models, &batch));
+        self.backlog.push_back((batch, pre));
+    }
+
+    /// Sends without waiting; gives the work back when the queue is full. A closed queue (the scoring
+    /// thread died) swallows it; `finish` reports that.
+    fn try_send(&mut self, work: (Vec<FlowRecord>, Option<PreScored>)) -> Option<(Vec<FlowRecord>, Option<PreScored>)> {
+        let q = self.queue.as_ref()?;
+        match q.try_send(work) {
+            Ok(()) | Err(std::sync::mpsc::TrySendError::Disconnected(_)) => None,
+            Err(std::sync::mpsc::TrySendError::Full(work)) => Some(work),
         }
     }
 
@@ -334,6 +437,11 @@ impl ScoringThread {
     /// (for its statistics).
     pub fn finish(mut self) -> anyhow::Result<Detector> {
         self.flush();
+        if let Some(q) = &self.queue {
+            for work in self.backlog.drain(..) {
+                let _ = q.send(work);
+            }
+        }
         self.queue = None;
         let thread = self.thread.take().expect("finish runs once");
         thread.join().map_err(|_| anyhow::anyhow!("the scoring thread panicked"))
