@@ -14,7 +14,7 @@ use crate::alert::explain::{TOP_FEATURES, explain};
 use crate::alert::{AlertEvent, AlertPolicy, EventKind, Hit, ObserverInfo, PolicyConfig, PolicyStats, Ready};
 use crate::flow::FlowRecord;
 use crate::model::reload::Reloader;
-use crate::model::{Model, ModelKind, ModelSet};
+use crate::model::{Model, ModelKind, ModelSet, ScoreError};
 use crate::timefmt::rfc3339_nanos;
 
 /// Which events leave the stage.
@@ -52,7 +52,6 @@ pub struct Detector {
     observer: ObserverInfo,
     emit: Emit,
     now: u64,
-    scores: Vec<f32>,
     ready: Vec<Ready>,
     keep_spent: bool,
     spent: Vec<Vec<f64>>,
@@ -69,7 +68,6 @@ impl Detector {
             observer,
             emit,
             now: 0,
-            scores: Vec::new(),
             ready: Vec::new(),
             keep_spent: false,
             spent: Vec::new(),
@@ -107,7 +105,12 @@ impl Detector {
     /// Takes a batch of records that another thread has already scored with `scored.models` (see
     /// [`ScoringThread`]); if the serving set has changed since, the scores are discarded and the batch
     /// is scored again here.
-    pub fn record_scored(&mut self, records: Vec<FlowRecord>, scored: PreScored, sink: &mut impl FnMut(AlertEvent)) {
+    pub fn record_scored(
+        &mut self,
+        records: impl IntoIterator<Item = FlowRecord>,
+        scored: PreScored,
+        sink: &mut impl FnMut(AlertEvent),
+    ) {
         self.score_pending(sink);
         for r in records {
             self.now = self.now.max(r.end_ns);
@@ -132,34 +135,29 @@ impl Detector {
         }
         let batch = std::mem::take(&mut self.pending);
         self.stats.records += batch.len() as u64;
-        let rows: Vec<&[f64]> = batch.iter().map(|r| r.features.as_slice()).collect();
         let models = self.models.models.clone();
-        let mut pre = pre.filter(|p| {
-            p.rows == batch.len()
-                && p.models.len() == models.len()
-                && p.models.iter().zip(&models).all(|(a, b)| Arc::ptr_eq(a, &b.model))
-        });
-        for (m, serving) in models.iter().enumerate() {
+        let serving: Vec<Arc<Model>> = models.iter().map(|s| s.model.clone()).collect();
+        let scored = match pre.filter(|p| p.rows == batch.len() && p.scored_by(&serving)) {
+            Some(p) => p,
+            None => PreScored::compute(&serving, &rows_of(batch.iter().map(|r| &**r))),
+        };
+        for (serving, result) in models.iter().zip(scored.scores) {
             let model = &serving.model;
             let name = &model.manifest.name;
-            let result = match pre.as_mut().and_then(|p| p.scores[m].take()) {
-                Some(scores) => {
-                    self.scores = scores;
-                    Ok(())
+            let scores = match result {
+                Ok(scores) => scores,
+                Err(e) => {
+                    tracing::error!(error = %e, records = batch.len(), "a batch could not be scored");
+                    *self.stats.score_failures.entry(name.clone()).or_default() += batch.len() as u64;
+                    continue;
                 }
-                None => model.score_into(&rows, &mut self.scores),
             };
-            if let Err(e) = result {
-                tracing::error!(error = %e, records = batch.len(), "a batch could not be scored");
-                *self.stats.score_failures.entry(name.clone()).or_default() += batch.len() as u64;
-                continue;
-            }
             *self.stats.scored.entry(name.clone()).or_default() += batch.len() as u64;
             let labels = model.width_out();
             let thresholds: Vec<Option<f32>> =
                 model.manifest.labels.iter().map(|l| self.policy.threshold(model, l)).collect();
             for (i, record) in batch.iter().enumerate() {
-                let row = &self.scores[i * labels..(i + 1) * labels];
+                let row = &scores[i * labels..(i + 1) * labels];
                 if self.emit == Emit::All {
                     sink(self.scored_event(record, model, row, &thresholds, serving.shadow));
                 }
@@ -285,26 +283,34 @@ pub fn severity(kind: ModelKind, score: f32, threshold: f32) -> u8 {
     if s.is_nan() { 0 } else { s.round().clamp(0.0, 100.0) as u8 }
 }
 
-/// Scores computed ahead for a batch, one entry per model of `models` (None where inference failed).
+/// The scores of a batch, one result per model of `models` (row-major, labels per row).
 pub struct PreScored {
     pub models: Vec<Arc<Model>>,
     pub rows: usize,
-    pub scores: Vec<Option<Vec<f32>>>,
+    pub scores: Vec<Result<Vec<f32>, ScoreError>>,
 }
 
 impl PreScored {
-    /// Scores `records` with `models` (pure inference, any thread).
-    pub fn compute(models: &[Arc<Model>], records: &[FlowRecord]) -> PreScored {
-        let rows: Vec<&[f64]> = records.iter().map(|r| r.features.as_slice()).collect();
+    /// Scores `rows` (feature vectors in record order) with `models`: pure inference, any thread.
+    pub fn compute(models: &[Arc<Model>], rows: &[&[f64]]) -> PreScored {
         let scores = models
             .iter()
             .map(|m| {
                 let mut out = Vec::new();
-                m.score_into(&rows, &mut out).ok().map(|()| out)
+                m.score_into(rows, &mut out).map(|()| out)
             })
             .collect();
-        PreScored { models: models.to_vec(), rows: records.len(), scores }
+        PreScored { models: models.to_vec(), rows: rows.len(), scores }
     }
+
+    /// Whether these scores come from exactly the models `serving` (the same loaded instances).
+    fn scored_by(&self, serving: &[Arc<Model>]) -> bool {
+        self.models.len() == serving.len() && self.models.iter().zip(serving).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+fn rows_of<'a>(records: impl Iterator<Item = &'a FlowRecord>) -> Vec<&'a [f64]> {
+    records.map(|r| r.features.as_slice()).collect()
 }
 
 /// The scoring stage on a thread of its own, so capture and flow tracking (one core) and scoring (the
@@ -317,9 +323,8 @@ impl PreScored {
 /// When the queue is full, the capture side would only wait; it runs the models on its batches itself
 /// instead and keeps them in order in a short backlog (inference is pure; the policy stays on the
 /// scoring thread, in order), so a burst of records — the flows still open at the end of a capture —
-/// is scored on both cores. It uses the models that
-/// served when the thread started; after a reload its scores no longer match and the scoring thread
-/// scores those batches again.
+/// is scored on both cores. It uses the models that served when the thread started; after a reload its
+/// scores no longer match and the scoring thread scores those batches again.
 pub struct ScoringThread {
     queue: Option<std::sync::mpsc::SyncSender<(Vec<FlowRecord>, Option<PreScored>)>>,
     models: Vec<Arc<Model>>,
@@ -346,7 +351,7 @@ impl ScoringThread {
             .spawn(move || {
                 for (mut batch, pre) in rx {
                     match pre {
-                        Some(pre) => detector.record_scored(batch.drain(..).collect(), pre, &mut sink),
+                        Some(pre) => detector.record_scored(batch.drain(..), pre, &mut sink),
                         None => {
                             for r in batch.drain(..) {
                                 detector.record(r, &mut sink);
@@ -419,7 +424,7 @@ impl ScoringThread {
     }
 
     fn score_ahead(&mut self, batch: Vec<FlowRecord>) {
-        let pre = (batch.len() == BATCH).then(|| PreScored::compute(&self.models, &batch));
+        let pre = (batch.len() == BATCH).then(|| PreScored::compute(&self.models, &rows_of(batch.iter())));
         self.backlog.push_back((batch, pre));
     }
 

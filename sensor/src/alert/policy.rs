@@ -143,15 +143,7 @@ impl AlertPolicy {
             self.stats.aggregated += 1;
             return;
         }
-        if !self.take_global_token(now) {
-            *self.stats.rate_limited.entry(key.2).or_default() += 1;
-            return;
-        }
-        if !self.take_token(key.0, now) {
-            // The sensor-wide token was not used: give it back.
-            if let Some(g) = self.global.as_mut() {
-                g.tokens = (g.tokens + 1.0).min(f64::from(self.cfg.max_alerts_per_minute));
-            }
+        if !self.admit(key.0, now) {
             *self.stats.rate_limited.entry(key.2).or_default() += 1;
             return;
         }
@@ -207,6 +199,21 @@ impl AlertPolicy {
         out.push(agg);
     }
 
+    /// Takes a token from the sensor-wide bucket and from `src`'s, or from neither.
+    fn admit(&mut self, src: IpAddr, now: u64) -> bool {
+        if !self.take_global_token(now) {
+            return false;
+        }
+        if !self.take_token(src, now) {
+            // The sensor-wide token was not used: give it back.
+            if let Some(g) = self.global.as_mut() {
+                g.tokens = (g.tokens + 1.0).min(f64::from(self.cfg.max_alerts_per_minute));
+            }
+            return false;
+        }
+        true
+    }
+
     fn take_global_token(&mut self, now: u64) -> bool {
         let per_minute = self.cfg.max_alerts_per_minute;
         if per_minute == 0 {
@@ -225,7 +232,7 @@ impl AlertPolicy {
         }
         let capacity = f64::from(per_minute);
         if !self.buckets.contains_key(&src) && self.buckets.len() >= self.cfg.max_sources {
-            self.buckets.retain(|_, b| b.tokens + now.saturating_sub(b.at_ns) as f64 * capacity / 60e9 < capacity);
+            self.buckets.retain(|_, b| tokens_at(b, now, capacity) < capacity);
             if self.buckets.len() >= self.cfg.max_sources {
                 self.stats.unlimited_sources += 1;
                 return true;
@@ -239,8 +246,13 @@ impl AlertPolicy {
 
 /// Adds the tokens earned since the bucket's last use (capacity per minute of packet time).
 fn refill(b: &mut Bucket, now: u64, capacity: f64) {
-    b.tokens = (b.tokens + now.saturating_sub(b.at_ns) as f64 * capacity / 60e9).min(capacity);
+    b.tokens = tokens_at(b, now, capacity);
     b.at_ns = b.at_ns.max(now);
+}
+
+/// The tokens `b` holds at `now`.
+fn tokens_at(b: &Bucket, now: u64, capacity: f64) -> f64 {
+    (b.tokens + now.saturating_sub(b.at_ns) as f64 * capacity / 60e9).min(capacity)
 }
 
 fn take(b: &mut Bucket) -> bool {

@@ -51,10 +51,10 @@ pub(super) struct ReplayArgs {
 /// The models a run serves: `--model`/`--shadow-model` if given, else the config's files, else the
 /// embedded models.
 pub(crate) fn model_specs(cli_models: &[PathBuf], cli_shadow: &[PathBuf], cfg: &Config) -> Vec<ModelSpec> {
-    let (files, shadow) = if cli_models.is_empty() && cli_shadow.is_empty() {
+    let (files, shadow): (&[PathBuf], &[PathBuf]) = if cli_models.is_empty() && cli_shadow.is_empty() {
         (&cfg.models.files, &cfg.models.shadow)
     } else {
-        (&cli_models.to_vec(), &cli_shadow.to_vec())
+        (cli_models, cli_shadow)
     };
     let file = |p: &PathBuf, shadow: bool| ModelSpec { source: ModelSource::File(p.clone()), shadow };
     let mut specs: Vec<ModelSpec> =
@@ -95,10 +95,9 @@ pub(super) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         eprintln!("replay: model {line}");
     }
     let watch = specs.iter().any(|s| matches!(s.source, ModelSource::File(_)));
-    let poll = Duration::from_secs_f64(cfg.models.reload_poll_s);
+    let poll = Some(Duration::from_secs_f64(cfg.models.reload_poll_s)).filter(|p| !p.is_zero());
     let mut detector = Detector::new(set, cfg.policy(&cfg_name)?, args.emit, ObserverInfo::this_host("pcap"));
     if watch {
-        let poll = if poll.is_zero() { Duration::from_secs(3600 * 24 * 365) } else { poll };
         detector = detector.with_reloader(Reloader::start(specs, trust, poll));
     }
 

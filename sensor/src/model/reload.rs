@@ -45,8 +45,9 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Starts watching the files of `specs` every `poll` (and SIGHUP, if its handler is installed).
-    pub fn start(specs: Vec<ModelSpec>, trust: TrustPolicy, poll: Duration) -> Reloader {
+    /// Starts watching the files of `specs` every `poll` (None: not at all) and SIGHUP, if its handler
+    /// is installed.
+    pub fn start(specs: Vec<ModelSpec>, trust: TrustPolicy, poll: Option<Duration>) -> Reloader {
         let pending = Arc::new(Mutex::new(None));
         let ready = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
@@ -102,13 +103,13 @@ fn stamps(specs: &[ModelSpec]) -> Vec<Stamp> {
 fn watch(
     specs: Vec<ModelSpec>,
     trust: TrustPolicy,
-    poll: Duration,
+    poll: Option<Duration>,
     pending: &Mutex<Option<ModelSet>>,
     ready: &AtomicBool,
     stop: &AtomicBool,
     stats: &ReloadStats,
 ) {
-    let tick = poll.min(Duration::from_millis(50));
+    let tick = poll.unwrap_or(Duration::MAX).min(Duration::from_millis(50));
     let mut loaded = stamps(&specs);
     let mut seen = loaded.clone();
     let mut since_poll = Duration::ZERO;
@@ -116,7 +117,7 @@ fn watch(
         std::thread::sleep(tick);
         since_poll += tick;
         let hup = SIGHUP.swap(false, Ordering::Relaxed);
-        if !hup && since_poll < poll {
+        if !hup && poll.is_none_or(|p| since_poll < p) {
             continue;
         }
         since_poll = Duration::ZERO;

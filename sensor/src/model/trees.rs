@@ -67,7 +67,6 @@ pub struct TreeKernel {
     depths: Vec<u32>,
     /// Every branch compares with `<=` (LightGBM, XGBoost): the walk skips the comparison dispatch.
     all_leq: bool,
-    nodes: Vec<Node>,
     /// Laid-out nodes (see `relayout`): what `score` walks.
     steps: Vec<Step>,
     /// Per laid-out node: its range in `weights` (empty for branches).
@@ -199,78 +198,19 @@ impl TreeKernel {
             "LOGISTIC" => Post::Logistic,
             other => bail!("post transform {other}"),
         };
-        // Every path must end: children are checked to exist; a cycle would loop forever, so walk each
-        // tree once with a step bound.
-        let kernel = TreeKernel {
-            roots,
-            depths: Vec::new(),
-            all_leq: false,
-            nodes,
-            steps: Vec::new(),
-            leaf_weights: Vec::new(),
+        let layout = relayout(&nodes, &roots)?;
+        Ok(TreeKernel {
+            roots: layout.roots,
+            depths: layout.depths,
+            all_leq: layout.steps.iter().all(|s| s.cmp == Cmp::Leq),
+            steps: layout.steps,
+            leaf_weights: layout.leaf_weights,
             weights,
             base,
             post,
             classes,
             width,
-        };
-        for &root in &kernel.roots {
-            ensure!(kernel.tree_is_finite(root), "a tree with a cycle");
-        }
-        kernel.relayout()
-    }
-
-    /// Lays each tree out breadth first with the two children of a branch side by side (true, then
-    /// false), so a step down is `first child + (condition false)`, and makes every leaf a step to
-    /// itself. A tree is then walked for a fixed number of steps (its depth) with no branch to
-    /// mispredict, and the rows of a block walk it in lockstep, their memory loads overlapping.
-    fn relayout(mut self) -> anyhow::Result<TreeKernel> {
-        let mut steps: Vec<Step> = Vec::with_capacity(self.nodes.len());
-        let mut leaf_weights: Vec<(u32, u32)> = Vec::with_capacity(self.nodes.len());
-        let mut roots = Vec::with_capacity(self.roots.len());
-        let mut depths = Vec::with_capacity(self.roots.len());
-        for &root in &self.roots {
-            roots.push(steps.len() as u32);
-            let mut queue = std::collections::VecDeque::from([(root, steps.len() as u32, 0u32)]);
-            steps.push(Step::LEAF);
-            leaf_weights.push((0, 0));
-            let mut depth = 0;
-            while let Some((old, at, level)) = queue.pop_front() {
-                anyhow::ensure!(steps.len() <= 4 * self.nodes.len() + 2, "trees share nodes");
-                depth = depth.max(level);
-                let n = self.nodes[old as usize];
-                let Some(cmp) = n.cmp else {
-                    steps[at as usize] = Step { first: at, ..Step::LEAF };
-                    leaf_weights[at as usize] = (n.a, n.b);
-                    continue;
-                };
-                let first = steps.len() as u32;
-                steps.extend([Step::LEAF, Step::LEAF]);
-                leaf_weights.extend([(0, 0), (0, 0)]);
-                steps[at as usize] = Step { feature: n.feature, value: n.value, first, cmp, nan_true: n.nan_true };
-                queue.push_back((n.a, first, level + 1));
-                queue.push_back((n.b, first + 1, level + 1));
-            }
-            depths.push(depth);
-        }
-        self.nodes = Vec::new();
-        let all_leq = steps.iter().all(|s| s.cmp == Cmp::Leq);
-        Ok(TreeKernel { roots, depths, all_leq, steps, leaf_weights, ..self })
-    }
-
-    fn tree_is_finite(&self, root: u32) -> bool {
-        let mut stack = vec![(root, 0usize)];
-        while let Some((i, depth)) = stack.pop() {
-            if depth > self.nodes.len() {
-                return false;
-            }
-            let n = self.nodes[i as usize];
-            if n.cmp.is_some() {
-                stack.push((n.a, depth + 1));
-                stack.push((n.b, depth + 1));
-            }
-        }
-        true
+        })
     }
 
     pub fn classes(&self) -> usize {
@@ -359,6 +299,52 @@ impl TreeKernel {
             }
         }
     }
+}
+
+/// The trees laid out for walking (see [`relayout`]).
+struct Layout {
+    roots: Vec<u32>,
+    depths: Vec<u32>,
+    steps: Vec<Step>,
+    leaf_weights: Vec<(u32, u32)>,
+}
+
+/// Lays each tree out breadth first with the two children of a branch side by side (true, then
+/// false), so a step down is `first child + (condition false)`, and makes every leaf a step to itself.
+/// A tree is then walked for a fixed number of steps (its depth) with no branch to mispredict, and the
+/// rows of a block walk it in lockstep, their memory loads overlapping. Children were checked to exist;
+/// a node shared between paths is copied once per path, and a cycle would be copied without end, so
+/// the layout is refused once it outgrows four times the node list.
+fn relayout(nodes: &[Node], tree_roots: &[u32]) -> anyhow::Result<Layout> {
+    let mut steps: Vec<Step> = Vec::with_capacity(nodes.len());
+    let mut leaf_weights: Vec<(u32, u32)> = Vec::with_capacity(nodes.len());
+    let mut roots = Vec::with_capacity(tree_roots.len());
+    let mut depths = Vec::with_capacity(tree_roots.len());
+    for &root in tree_roots {
+        roots.push(steps.len() as u32);
+        let mut queue = std::collections::VecDeque::from([(root, steps.len() as u32, 0u32)]);
+        steps.push(Step::LEAF);
+        leaf_weights.push((0, 0));
+        let mut depth = 0;
+        while let Some((old, at, level)) = queue.pop_front() {
+            anyhow::ensure!(steps.len() <= 4 * nodes.len() + 2, "a node is reached again and again (a cycle)");
+            depth = depth.max(level);
+            let n = nodes[old as usize];
+            let Some(cmp) = n.cmp else {
+                steps[at as usize] = Step { first: at, ..Step::LEAF };
+                leaf_weights[at as usize] = (n.a, n.b);
+                continue;
+            };
+            let first = steps.len() as u32;
+            steps.extend([Step::LEAF, Step::LEAF]);
+            leaf_weights.extend([(0, 0), (0, 0)]);
+            steps[at as usize] = Step { feature: n.feature, value: n.value, first, cmp, nan_true: n.nan_true };
+            queue.push_back((n.a, first, level + 1));
+            queue.push_back((n.b, first + 1, level + 1));
+        }
+        depths.push(depth);
+    }
+    Ok(Layout { roots, depths, steps, leaf_weights })
 }
 
 /// Follows `name` back through value-preserving nodes (Identity, Cast to float, Mul by a constant 1)
