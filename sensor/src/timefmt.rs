@@ -1,8 +1,8 @@
 //! Packet timestamps (nanoseconds since the Unix epoch) as RFC 3339 UTC text and back, and
 //! human durations (`90s`, `20m`, `8h`, `2d`).
 
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 → (year, month 1–12, day 1–31) in the proleptic Gregorian calendar.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     // Shift the epoch to 0000-03-01 so that leap days fall at the end of a 400-year era's year.
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -157,22 +157,9 @@ fn push_base128(out: &mut Vec<u8>, v: u32) {
 pub fn generalized_time(out: &mut Vec<u8>, unix_secs: u64) {
     let days = (unix_secs / 86_400) as i64;
     let secs = unix_secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::timefmt::civil_from_days(days);
     let text = format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}Z", secs / 3600, secs / 60 % 60, secs % 60);
     primitive(out, GENERALIZED_TIME, text.as_bytes());
-}
-
-/// (year, month, day) of a day number since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Test support: walks DER bytes and checks that every length field, at every depth, matches the

@@ -201,7 +201,7 @@ fn http_date(out: &mut Vec<u8>, unix_secs: u64) {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let days = unix_secs / 86_400;
     let secs = unix_secs % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = crate::timefmt::civil_from_days(days as i64);
     let _ = write!(
         out,
         "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
@@ -211,21 +211,6 @@ fn http_date(out: &mut Vec<u8>, unix_secs: u64) {
         secs / 60 % 60,
         secs % 60
     );
-}
-
-/// (year, month 1–12, day 1–31) of `days` days after 1970-01-01, by Howard Hinnant's
-/// `civil_from_days` (proleptic Gregorian calendar).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
