@@ -33,7 +33,8 @@ fn records() -> anyhow::Result<Vec<FlowRecord>> {
     sensor::simulate::run::run(&cfg, std::fs::File::create(&pcap)?, &dir.join("inference-bench.truth.csv"))?;
     let mut records = Vec::new();
     let flow = sensor::config::Config::default().flow_table("defaults")?;
-    run_file(&pcap, flow, DEFAULT_MAX_FRAGMENTS, &mut |r| records.push(r), None)?;
+    let mut context = sensor::context::Context::new(sensor::config::Config::default().context("defaults")?);
+    run_file(&pcap, flow, DEFAULT_MAX_FRAGMENTS, &mut context, &mut |r| records.push(r), None)?;
     let _ = std::fs::remove_file(&pcap);
     let _ = std::fs::remove_file(dir.join("inference-bench.truth.csv"));
     Ok(records)

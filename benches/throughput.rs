@@ -4,8 +4,9 @@
 //!    once) under `target/bench/`, once.
 //! 2. Bare read loop: libpcap `next_packet` over the file, touching each header (the floor any pcap
 //!    tool pays).
-//! 3. Our reader alone, then the full pipeline: read + decode + flow table + features (records are
-//!    built, feature vectors included, and dropped).
+//! 3. Our reader alone, then the full pipeline: read + decode + flow table + features + behavioural
+//!    context (records are built, feature vectors included, and dropped); the same without the
+//!    context stage, for its cost per record.
 //!
 //!    Steps 2 and 3 run in interleaved rounds (default 5) and each reports its best round, so that on
 //!    a shared host both loops see the same background noise. Every timing includes opening the file.
@@ -26,6 +27,7 @@ use sensor::alert::ObserverInfo;
 use sensor::capture::PcapFileReader;
 use sensor::capture::pcap_file::MAX_BATCH;
 use sensor::config::Config;
+use sensor::context::Context;
 use sensor::decode::{Fragment, PacketMeta, Transport};
 use sensor::detect::{Detector, Emit, ScoringThread};
 use sensor::flow::{FlowTable, FlowTableConfig};
@@ -109,10 +111,17 @@ fn bare_reader(path: &Path) -> (f64, (u64, u64)) {
     (started.elapsed().as_secs_f64(), (n, touch))
 }
 
-fn pipeline(path: &Path, flow: FlowTableConfig) -> (f64, (u64, u64, u64)) {
+/// Read, decode, flow table, features; with the behavioural context stage on (as configured by
+/// default) or off (its features NaN, no state).
+fn pipeline(path: &Path, flow: FlowTableConfig, context: bool) -> (f64, (u64, u64, u64)) {
     let started = Instant::now();
     let mut r = PcapFileReader::open(path).expect("open");
-    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS).expect("config");
+    let mut context = if context {
+        Context::new(Config::default().context("defaults").expect("context"))
+    } else {
+        Context::disabled()
+    };
+    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS, &mut context).expect("config");
     let mut records = 0u64;
     let mut n = 0u64;
     loop {
@@ -154,7 +163,9 @@ fn replay(path: &Path, models: &[&'static str]) -> (f64, (u64, u64, u64)) {
     let mut scoring = ScoringThread::start(detector, sink);
     let flow = config.flow_table("defaults").expect("flow");
     let reader = PcapFileReader::open(path).expect("open");
-    let summary = run_reader(reader, flow, DEFAULT_MAX_FRAGMENTS, &mut |r| scoring.record(r), None).expect("run");
+    let mut context = Context::new(config.context("defaults").expect("context"));
+    let summary =
+        run_reader(reader, flow, DEFAULT_MAX_FRAGMENTS, &mut context, &mut |r| scoring.record(r), None).expect("run");
     let detector = scoring.finish().expect("scoring");
     let secs = started.elapsed().as_secs_f64();
     (secs, (summary.packets, detector.stats.records, events.load(Ordering::Relaxed) as u64))
@@ -197,7 +208,7 @@ fn main() -> anyhow::Result<()> {
 
     if std::env::var("BENCH_ONLY").as_deref() == Ok("pipeline") {
         // For profilers: the pipeline alone, several times.
-        let (t, (n, _, _)) = best_of(5, || pipeline(&path, FlowTableConfig::default()));
+        let (t, (n, _, _)) = best_of(5, || pipeline(&path, FlowTableConfig::default(), true));
         println!("read+decode+flows+features: {:.0} packets/s", n as f64 / t);
         return Ok(());
     }
@@ -206,6 +217,7 @@ fn main() -> anyhow::Result<()> {
     let (mut t_bare, mut t_reader, mut t_pipe) = (f64::MAX, f64::MAX, f64::MAX);
     let (mut t_replay_tree, mut t_replay_both) = (f64::MAX, f64::MAX);
     let (mut t_pipe_early, mut records_early) = (f64::MAX, 0);
+    let mut t_pipe_bare = f64::MAX;
     let (mut scored, mut events_tree, mut events_both) = (0, 0, 0);
     let (mut n_bare, mut n_reader, mut n_pipe, mut records, mut peak) = (0, 0, 0, 0, 0);
     for _ in 0..rounds {
@@ -213,10 +225,12 @@ fn main() -> anyhow::Result<()> {
         (t_bare, n_bare) = (t_bare.min(t), n);
         let (t, (n, _)) = bare_reader(&path);
         (t_reader, n_reader) = (t_reader.min(t), n);
-        let (t, (n, r, p)) = pipeline(&path, FlowTableConfig::default());
+        let (t, (n, r, p)) = pipeline(&path, FlowTableConfig::default(), true);
         (t_pipe, n_pipe, records, peak) = (t_pipe.min(t), n, r, p);
+        let (t, _) = pipeline(&path, FlowTableConfig::default(), false);
+        t_pipe_bare = t_pipe_bare.min(t);
         let early = Config::default().flow_table("defaults").expect("flow");
-        let (t, (_, r, _)) = pipeline(&path, early);
+        let (t, (_, r, _)) = pipeline(&path, early, true);
         (t_pipe_early, records_early) = (t_pipe_early.min(t), r);
         let (t, (n, s, e)) = replay(&path, &["flow-classifier-test"]);
         assert_eq!(n, n_pipe, "replay saw every packet");
@@ -239,6 +253,11 @@ fn main() -> anyhow::Result<()> {
         if ratio >= 0.7 { "met" } else { "MISSED" }
     );
 
+    println!(
+        "same without context stage:    {:>12.0} packets/s ({t_pipe_bare:.3} s); context costs {:.2} us per record",
+        pps(n_pipe, t_pipe_bare),
+        (t_pipe - t_pipe_bare) * 1e6 / records as f64
+    );
     println!(
         "same with early records:       {:>12.0} packets/s ({t_pipe_early:.3} s), {records_early} records",
         pps(n_pipe, t_pipe_early)

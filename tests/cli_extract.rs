@@ -19,7 +19,7 @@ use arrow::util::display::array_value_to_string;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sensor::capture::LinkType;
 use sensor::capture::pcap_write::{PcapWriter, TsResolution};
-use sensor::features::schema::flow_v1;
+use sensor::features::schema::current as flow_schema;
 use sensor::flow::FlowRecord;
 use sensor::simulate::frame::{L4, ipv4_frame};
 use sensor::simulate::synthetic::{SyntheticConfig, write_pcap};
@@ -149,23 +149,23 @@ fn schema_prints_id_hash_and_names() {
     let mut lines = text.lines();
     let first = lines.next().expect("a schema line");
     let hash = first
-        .strip_prefix("# schema flow-v1 sha256:")
+        .strip_prefix("# schema flow-v2 sha256:")
         .and_then(|rest| rest.get(..64))
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
     assert!(hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{hash}");
     let names: Vec<&str> = lines.collect();
-    assert_eq!(names, flow_v1().names.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(names, flow_schema().names.iter().map(String::as_str).collect::<Vec<_>>());
     // The hash is SHA-256 over the schema id and the names, each followed by a newline.
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"flow-v1\n");
+    h.update(b"flow-v2\n");
     for name in &names {
         h.update(name.as_bytes());
         h.update(b"\n");
     }
     let expected: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(hash, expected);
-    assert_eq!(hash, flow_v1().hash);
+    assert_eq!(hash, flow_schema().hash);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ fn extract_writes_the_same_rows_to_csv_and_parquet() {
 
     let csv = CsvTable::read(&csv_path);
     let expected_header: Vec<&str> =
-        ID_COLUMNS.iter().copied().chain(flow_v1().names.iter().map(String::as_str)).collect();
+        ID_COLUMNS.iter().copied().chain(flow_schema().names.iter().map(String::as_str)).collect();
     assert_eq!(csv.header, expected_header);
     assert_eq!(csv.rows.len(), records.len());
     assert_eq!(csv.keys(), sorted_keys(&records), "one CSV row per flow record");
@@ -215,7 +215,7 @@ fn extract_writes_the_same_rows_to_csv_and_parquet() {
             "{time}"
         );
     }
-    for name in &flow_v1().names {
+    for name in &flow_schema().names {
         assert_eq!(schema.field_with_name(name).unwrap().data_type(), &DataType::Float64, "{name}");
     }
 
@@ -245,7 +245,7 @@ fn extract_writes_the_same_rows_to_csv_and_parquet() {
             assert_eq!(end.value(row), end_ns as i64, "{key:?}: end_time");
             assert_eq!(csv_row[csv.col("start_time")], rfc3339_nanos(start_ns));
             assert_eq!(csv_row[csv.col("end_time")], rfc3339_nanos(end_ns));
-            for (i, name) in flow_v1().names.iter().enumerate() {
+            for (i, name) in flow_schema().names.iter().enumerate() {
                 let col = batch.column(ID_COLUMNS.len() + i);
                 let pq = col.as_any().downcast_ref::<Float64Array>().unwrap().value(row);
                 let text = &csv_row[ID_COLUMNS.len() + i];

@@ -51,7 +51,8 @@ pub fn cli_records_of(path: &std::path::Path) -> (Vec<FlowRecord>, RunSummary) {
 
 pub fn records_with(path: &std::path::Path, cfg: FlowTableConfig) -> (Vec<FlowRecord>, RunSummary) {
     let mut records = Vec::new();
-    let summary = run_file(path, cfg, DEFAULT_MAX_FRAGMENTS, &mut |r| records.push(r), None).unwrap();
+    let (mut context, _) = sensor::config::Config::default().open_context("defaults").unwrap();
+    let summary = run_file(path, cfg, DEFAULT_MAX_FRAGMENTS, &mut context, &mut |r| records.push(r), None).unwrap();
     (records, summary)
 }
 

@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::alert::PolicyConfig;
+use crate::context::baseline::BaselineLimits;
+use crate::context::site::{DEFAULT_SITE_NETWORKS, Site};
+use crate::context::state_file::{self, Loaded};
+use crate::context::time::UtcOffset;
+use crate::context::{Context, ContextConfig, ContextLimits};
 use crate::flow::FlowTableConfig;
 use crate::flow::table::FlowConfigError;
 use crate::model::DEV_PUBLIC_KEY;
@@ -65,6 +70,42 @@ max_sources = 100000
 # Per-label score thresholds overriding the model manifests' values, e.g.:
 # exfiltration = 0.9
 # lateral_movement = 0.8
+
+[context]
+# Behavioural context features (schema flow-v2): novelty, fan-out, hop chains, volume against the
+# host's own history, DNS per registered domain, beaconing, time of day. false: those features are
+# missing (NaN) and no state is kept.
+enabled = true
+# The site's own networks: addresses inside are internal, the rest external.
+site_networks = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"]
+# Local time for hour-of-day and weekend features: a fixed offset from UTC (+HH:MM or -HH:MM; no
+# daylight-saving changes).
+utc_offset = "+00:00"
+# Novelty and destination-reach features stay missing until the baseline has seen this much packet
+# time (gaps over an hour do not count). Prime it from captures with `sensor baseline`.
+learning_period_s = 3600.0
+# An admin-port connection B→C extends a chain A→B that reached B at most this long before.
+chain_window_s = 3600.0
+# Where the learned baseline is kept across restarts ("" = not kept). A damaged file is reported,
+# moved aside to FILE.corrupt-<seconds>, and learning starts over.
+state_file = ""
+# Bounds (the stalest entries are dropped first when one is full; drops are counted).
+# Source→destination pairs remembered (and as many pairs per port class; about 30 bytes each).
+max_pairs = 1000000
+# External destinations whose internal reach is counted.
+max_destinations = 262144
+# Internal hosts with an outbound-volume history (about 650 bytes each).
+max_hosts = 65536
+# Sources with short-term windows: peers, flow outcomes, bytes (about 1.3 kB each, more while scanning).
+max_sources = 16384
+# Peers tracked per source within the hour; fan-out counts saturate here.
+max_peers_per_source = 256
+# (host, external destination) pairs watched for beaconing.
+max_beacon_pairs = 65536
+# Registered domains with DNS activity (and DNS flows awaiting their record).
+max_domains = 65536
+# Distinct subdomains tracked per registered domain; the count saturates here.
+max_subdomains_per_domain = 1024
 "#;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -78,6 +119,64 @@ pub struct Config {
     pub models: ModelsSection,
     /// When scores become alerts.
     pub alert: AlertSection,
+    /// Behavioural context across flows.
+    pub context: ContextSection,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextSection {
+    /// Compute context features (false: they are NaN).
+    pub enabled: bool,
+    /// Internal network prefixes.
+    pub site_networks: Vec<String>,
+    /// Fixed offset from UTC for local time features, `+HH:MM`.
+    pub utc_offset: String,
+    /// Packet seconds the baseline must cover before novelty features are given.
+    pub learning_period_s: f64,
+    /// Seconds within which B→C extends a chain that reached B.
+    pub chain_window_s: f64,
+    /// Baseline file kept across restarts; empty = none.
+    pub state_file: PathBuf,
+    /// Source→destination pairs remembered.
+    pub max_pairs: usize,
+    /// External destinations whose internal reach is counted.
+    pub max_destinations: usize,
+    /// Internal hosts with a volume history.
+    pub max_hosts: usize,
+    /// Sources with short-term windows.
+    pub max_sources: usize,
+    /// Peers tracked per source within the hour.
+    pub max_peers_per_source: usize,
+    /// Pairs watched for beaconing.
+    pub max_beacon_pairs: usize,
+    /// Registered domains with DNS activity.
+    pub max_domains: usize,
+    /// Distinct subdomains tracked per registered domain.
+    pub max_subdomains_per_domain: usize,
+}
+
+impl Default for ContextSection {
+    fn default() -> Self {
+        let c = ContextConfig::default();
+        let l = c.limits;
+        ContextSection {
+            enabled: true,
+            site_networks: DEFAULT_SITE_NETWORKS.iter().map(|s| s.to_string()).collect(),
+            utc_offset: "+00:00".into(),
+            learning_period_s: c.learning_period_ns as f64 / 1e9,
+            chain_window_s: c.chain_window_ns as f64 / 1e9,
+            state_file: PathBuf::new(),
+            max_pairs: l.max_pairs,
+            max_destinations: l.max_destinations,
+            max_hosts: l.max_hosts,
+            max_sources: l.max_sources,
+            max_peers_per_source: l.max_peers_per_source,
+            max_beacon_pairs: l.max_beacon_pairs,
+            max_domains: l.max_domains,
+            max_subdomains_per_domain: l.max_subdomains_per_domain,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -203,6 +302,8 @@ pub enum ConfigError {
     TrustedKey { path: String, problem: String },
     #[error("{path}: [alert] {problem}")]
     Alert { path: String, problem: String },
+    #[error("{path}: [context] {problem}")]
+    Context { path: String, problem: String },
 }
 
 fn secs_to_ns(path: &str, field: &'static str, value: f64) -> Result<u64, ConfigError> {
@@ -230,6 +331,7 @@ impl Config {
         }
         cfg.trusted_keys(name)?;
         cfg.policy(name)?;
+        cfg.context(name)?;
         secs_to_ns(name, "reload_poll_s", cfg.models.reload_poll_s)?;
         Ok(cfg)
     }
@@ -267,6 +369,73 @@ impl Config {
         })
     }
 
+    /// The validated context settings (the open-flow bound follows the flow table's).
+    pub fn context(&self, name: &str) -> Result<ContextConfig, ConfigError> {
+        let c = &self.context;
+        let bad = |problem: String| ConfigError::Context { path: name.to_string(), problem };
+        let site = Site::new(&c.site_networks).map_err(|e| bad(format!("site_networks: {e}")))?;
+        let utc_offset = UtcOffset::parse(&c.utc_offset).map_err(|e| bad(format!("utc_offset: {e}")))?;
+        let limits = ContextLimits {
+            max_pairs: c.max_pairs,
+            max_destinations: c.max_destinations,
+            max_hosts: c.max_hosts,
+            max_sources: c.max_sources,
+            max_peers_per_source: c.max_peers_per_source,
+            max_beacon_pairs: c.max_beacon_pairs,
+            max_domains: c.max_domains,
+            max_subdomains_per_domain: c.max_subdomains_per_domain,
+            max_open_flows: self.flow.max_flows,
+        };
+        let caps = [
+            ("max_pairs", limits.max_pairs),
+            ("max_destinations", limits.max_destinations),
+            ("max_hosts", limits.max_hosts),
+            ("max_sources", limits.max_sources),
+            ("max_peers_per_source", limits.max_peers_per_source),
+            ("max_beacon_pairs", limits.max_beacon_pairs),
+            ("max_domains", limits.max_domains),
+            ("max_subdomains_per_domain", limits.max_subdomains_per_domain),
+        ];
+        if let Some((field, _)) = caps.iter().find(|(_, v)| *v == 0) {
+            return Err(bad(format!("{field} must be at least 1")));
+        }
+        Ok(ContextConfig {
+            site,
+            utc_offset,
+            learning_period_ns: secs_to_ns(name, "learning_period_s", c.learning_period_s)?,
+            chain_window_ns: secs_to_ns(name, "chain_window_s", c.chain_window_s)?,
+            limits,
+        })
+    }
+
+    /// The context stage as configured: disabled, fresh, or continuing from the state file (a damaged
+    /// file is set aside with a warning). Returns the state file to save to, if any.
+    pub fn open_context(&self, name: &str) -> anyhow::Result<(Context, Option<PathBuf>)> {
+        if !self.context.enabled {
+            return Ok((Context::disabled(), None));
+        }
+        let cfg = self.context(name)?;
+        if self.context.state_file.as_os_str().is_empty() {
+            return Ok((Context::new(cfg), None));
+        }
+        let path = self.context.state_file.clone();
+        let limits = BaselineLimits {
+            max_pairs: cfg.limits.max_pairs,
+            max_destinations: cfg.limits.max_destinations,
+            max_hosts: cfg.limits.max_hosts,
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let (baseline, loaded) = state_file::load_or_set_aside(&path, limits, now)?;
+        match loaded {
+            Loaded::Read => tracing::info!(path = %path.display(), entries = baseline.entries(), "baseline loaded"),
+            Loaded::Fresh => tracing::info!(path = %path.display(), "no baseline yet: learning from scratch"),
+            Loaded::SetAside(e, aside) => {
+                tracing::warn!(error = %e, moved_to = %aside.display(), "baseline unusable: set aside, learning from scratch")
+            }
+        }
+        Ok((Context::with_baseline(cfg, baseline), Some(path)))
+    }
+
     /// The validated flow table settings.
     pub fn flow_table(&self, name: &str) -> Result<FlowTableConfig, ConfigError> {
         let f = &self.flow;
@@ -300,6 +469,20 @@ mod tests {
         let err = Config::parse("[flow]\nidle_timeout = 5\n", "x.toml").unwrap_err().to_string();
         assert!(err.contains("idle_timeout"), "{err}");
         assert!(err.starts_with("x.toml"), "{err}");
+    }
+
+    #[test]
+    fn context_settings_are_checked() {
+        let err = Config::parse("[context]\nsite_networks = [\"10.0.0.1/8\"]\n", "x").unwrap_err().to_string();
+        assert!(err.contains("site_networks") && err.contains("10.0.0.0/8"), "{err}");
+        let err = Config::parse("[context]\nutc_offset = \"CET\"\n", "x").unwrap_err().to_string();
+        assert!(err.contains("utc_offset"), "{err}");
+        assert!(Config::parse("[context]\nmax_pairs = 0\n", "x").is_err());
+        let cfg = Config::parse("[context]\nutc_offset = \"+02:00\"\nlearning_period_s = 0\n", "x").unwrap();
+        let ctx = cfg.context("x").unwrap();
+        assert_eq!(ctx.utc_offset, UtcOffset(7200));
+        assert_eq!(ctx.learning_period_ns, 0);
+        assert_eq!(ctx.limits.max_open_flows, cfg.flow.max_flows);
     }
 
     #[test]

@@ -13,7 +13,6 @@ use crate::cli::replay::{describe, model_specs};
 use crate::config::Config;
 use crate::detect::{Detector, Emit};
 use crate::export::RowLabel;
-use crate::features::schema::flow_v1;
 use crate::flow::RecordKind;
 use crate::model::{TrustPolicy, load_set};
 use crate::pipeline::run_file;
@@ -67,10 +66,12 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
     let mut benign_flows = 0u64;
     let mut alerts: Vec<AlertEvent> = Vec::new();
     let mut sink = |e: AlertEvent| alerts.push(e);
+    let (mut context, _) = config.open_context("defaults")?;
     let summary = run_file(
         pcap,
         config.flow_table("defaults")?,
         config.decode.max_fragments,
+        &mut context,
         &mut |r| {
             let label = truth.lookup(&r).unwrap_or(&unmatched);
             if r.kind == RecordKind::Final {
@@ -123,7 +124,7 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
         verdicts.push(verdict);
     }
 
-    let schema = flow_v1();
+    let schema = crate::features::schema::current();
     let policy = detector.policy_stats();
     let mut out = String::new();
     let _ = writeln!(

@@ -5,6 +5,7 @@ pub mod alert;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod decode;
 pub mod demo;
 pub mod detect;

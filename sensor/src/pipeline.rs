@@ -1,7 +1,8 @@
-//! Wires the stages: capture source → decode → flow table → records.
+//! Wires the stages: capture source → decode → flow table → context → records.
 //!
-//! [`FlowPipeline`] is the per-packet path shared by `extract`, `demo`, the benchmarks and (later) the
-//! live modes, so the training table and the sensor can never disagree on a feature.
+//! [`FlowPipeline`] is the per-packet path shared by `extract`, `replay`, `baseline`, `demo`, the
+//! benchmarks and the live modes, so the training table and the sensor can never disagree on a
+//! feature. Its records carry the features of schema `flow-v2` (flow features, then context features).
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,31 +11,56 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::capture::pcap_file::MAX_BATCH;
 use crate::capture::{CaptureError, LinkType, PcapFileReader, RawPacket};
+use crate::context::{Context, ContextStats};
 use crate::decode::{Decoder, DropCounts, Fragment, PacketMeta, Transport};
-use crate::flow::{FlowRecord, FlowTable, FlowTableConfig, FlowTableStats};
+use crate::flow::{FlowRecord, FlowSink, FlowStart, FlowTable, FlowTableConfig, FlowTableStats};
 
 /// Bound on IP datagrams whose fragments are being tracked.
 pub const DEFAULT_MAX_FRAGMENTS: usize = 4096;
 
-/// Decode and flow tracking for one stream of packets.
-pub struct FlowPipeline {
+/// Decode, flow tracking and behavioural context for one stream of packets.
+pub struct FlowPipeline<'c> {
     decoder: Decoder,
     table: FlowTable,
+    context: &'c mut Context,
 }
 
-impl FlowPipeline {
+/// Passes the flow table's output through the context stage on its way to `emit`.
+struct WithContext<'a, E> {
+    context: &'a mut Context,
+    emit: &'a mut E,
+}
+
+impl<E: FnMut(FlowRecord)> FlowSink for WithContext<'_, E> {
+    #[inline]
+    fn packet(&mut self, meta: &PacketMeta<'_>) {
+        self.context.packet(meta);
+    }
+
+    fn started(&mut self, start: &FlowStart) {
+        self.context.started(start);
+    }
+
+    fn record(&mut self, mut record: FlowRecord) {
+        self.context.enrich(&mut record);
+        (self.emit)(record);
+    }
+}
+
+impl<'c> FlowPipeline<'c> {
     pub fn new(
         flow: FlowTableConfig,
         max_fragments: usize,
-    ) -> Result<FlowPipeline, crate::flow::table::FlowConfigError> {
-        Ok(FlowPipeline { decoder: Decoder::new(max_fragments), table: FlowTable::new(flow)? })
+        context: &'c mut Context,
+    ) -> Result<FlowPipeline<'c>, crate::flow::table::FlowConfigError> {
+        Ok(FlowPipeline { decoder: Decoder::new(max_fragments), table: FlowTable::new(flow)?, context })
     }
 
     /// One captured frame. Undecodable frames are counted by reason in [`FlowPipeline::drops`].
     #[inline]
     pub fn packet(&mut self, raw: &RawPacket<'_>, emit: &mut impl FnMut(FlowRecord)) {
         if let Ok(meta) = self.decoder.decode(raw) {
-            self.table.process(&meta, emit);
+            self.table.process(&meta, &mut WithContext { context: self.context, emit });
         }
     }
 
@@ -50,13 +76,17 @@ impl FlowPipeline {
                     n += 1;
                 }
             }
-            self.table.process_batch(&metas[..n], emit);
+            self.table.process_batch(&metas[..n], &mut WithContext { context: self.context, emit });
         }
     }
 
     /// Ends all flows (end of input).
     pub fn finish(&mut self, emit: &mut impl FnMut(FlowRecord)) {
-        self.table.flush(emit);
+        self.table.flush(&mut WithContext { context: self.context, emit });
+    }
+
+    pub fn context(&self) -> &Context {
+        self.context
     }
 
     pub fn drops(&self) -> &DropCounts {
@@ -93,6 +123,7 @@ pub struct RunSummary {
     pub packets: u64,
     pub drops: DropCounts,
     pub flow_stats: FlowTableStats,
+    pub context: ContextStats,
     pub seconds: f64,
     /// Set when the capture could not be read to its end; everything before it was processed.
     pub capture_error: Option<CaptureError>,
@@ -139,11 +170,12 @@ pub fn run_file(
     path: &Path,
     flow: FlowTableConfig,
     max_fragments: usize,
+    context: &mut Context,
     emit: &mut impl FnMut(FlowRecord),
     progress: Option<Progress<'_>>,
 ) -> Result<RunSummary, RunError> {
     let reader = PcapFileReader::open(path).map_err(RunError::Open)?;
-    run_reader(reader, flow, max_fragments, emit, progress)
+    run_reader(reader, flow, max_fragments, context, emit, progress)
 }
 
 /// Runs an opened capture through the pipeline. A read error stops reading, the flows seen so far are
@@ -152,10 +184,11 @@ pub fn run_reader<R: std::io::Read>(
     mut reader: PcapFileReader<R>,
     flow: FlowTableConfig,
     max_fragments: usize,
+    context: &mut Context,
     emit: &mut impl FnMut(FlowRecord),
     progress: Option<Progress<'_>>,
 ) -> Result<RunSummary, RunError> {
-    let mut pipeline = FlowPipeline::new(flow, max_fragments).map_err(RunError::Config)?;
+    let mut pipeline = FlowPipeline::new(flow, max_fragments, context).map_err(RunError::Config)?;
     let started = Instant::now();
     let mut packets = 0u64;
     let mut progress = progress;
@@ -185,6 +218,7 @@ pub fn run_reader<R: std::io::Read>(
         packets,
         drops: pipeline.drops().clone(),
         flow_stats: pipeline.table().stats(),
+        context: pipeline.context().stats(),
         seconds: started.elapsed().as_secs_f64(),
         capture_error,
     })

@@ -37,6 +37,29 @@ pub struct AlertEvent {
     pub threat: Option<Threat>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aggregation: Option<Aggregation>,
+    /// Behavioural context the analyst needs beside the scores (present when there is some).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<EventContext>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventContext {
+    /// The admin-port hop chain (A→B→C …) this flow extends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainInfo>,
+    /// The record's context features by name (on `--emit all` events only; null = missing), so
+    /// evaluation can check what the sensor computed against the training table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<std::collections::BTreeMap<&'static str, Option<f64>>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainInfo {
+    /// Same on every alert along one path.
+    pub id: String,
+    pub hops: usize,
+    /// From the first source to this flow's destination.
+    pub hosts: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,8 +187,26 @@ pub fn event_id(record: &FlowRecord, model: &Model, label: &str) -> String {
     format!("{:016x}-{}{}-{}-{}", record.flow_id, record.kind.name(), record.seq, &model.sha256[..12], label)
 }
 
-/// Where a flow goes, by address class: `internal` (both private), `outbound`, `inbound`, or
-/// `external` (neither private). Private: RFC 1918, RFC 6598, loopback, link-local, IPv6 ULA.
+fn event_context(r: &FlowRecord, kind: EventKind) -> Option<EventContext> {
+    let chain = r.context.chain.as_ref().map(|c| ChainInfo {
+        id: format!("{:016x}", c.id),
+        hops: c.hops(),
+        hosts: c.hosts.clone(),
+    });
+    let v1 = crate::features::schema::flow_v1().len();
+    let features = (kind == EventKind::Event && r.context.direction.is_some() && r.features.len() > v1).then(|| {
+        crate::context::names()
+            .into_iter()
+            .zip(&r.features[v1..])
+            .map(|(n, v)| (n, v.is_finite().then_some(*v)))
+            .collect()
+    });
+    (chain.is_some() || features.is_some()).then_some(EventContext { chain, features })
+}
+
+/// Where a flow goes, by address class, for records without the context stage (which uses the
+/// configured site networks): `internal` (both private), `outbound`, `inbound`, or `external`
+/// (neither private). Private: RFC 1918, RFC 6598, loopback, link-local, IPv6 ULA.
 pub fn direction(src: IpAddr, dst: IpAddr) -> &'static str {
     match (is_private(src), is_private(dst)) {
         (true, true) => "internal",
@@ -239,7 +280,7 @@ impl AlertEvent {
             network: Network {
                 transport: transport_name(r.key.proto),
                 community_id: r.community_id(),
-                direction: direction(r.src_ip(), r.dst_ip()),
+                direction: r.context.direction.map_or_else(|| direction(r.src_ip(), r.dst_ip()), |d| d.name()),
             },
             flow: FlowInfo {
                 id: format!("{:016x}", r.flow_id),
@@ -255,6 +296,7 @@ impl AlertEvent {
             },
             threat: tactic(s.label).map(|tactic| Threat { tactic }),
             aggregation: None,
+            context: event_context(r, s.kind),
         }
     }
 }

@@ -56,6 +56,7 @@ fn record(flow_id: u64, src: u8, dst: u8, end_ns: u64) -> FlowRecord {
         fwd_wire_bytes: 1000,
         bwd_wire_bytes: 800,
         features: vec![0.0; flow_v1().len()],
+        context: Default::default(),
     }
 }
 

@@ -11,7 +11,6 @@ use super::output::PartialOutput;
 use crate::capture::PcapFileReader;
 use crate::config::Config;
 use crate::export;
-use crate::features::schema::flow_v1;
 use crate::pipeline::run_reader;
 use crate::simulate::truth::TruthIndex;
 
@@ -27,7 +26,10 @@ pub(super) fn extract(
         None => (Config::default(), "defaults".to_string()),
     };
     let flow = cfg.flow_table(&cfg_name)?;
-    let schema = flow_v1();
+    // The baseline file, when configured, is read (so the table matches what the sensor would
+    // compute) but never written: extract does not teach the sensor.
+    let (mut context, _) = cfg.open_context(&cfg_name)?;
+    let schema = crate::features::schema::current();
     // The capture is opened (its header checked) before anything is written, and the table goes to a
     // temporary file beside the output that replaces it only once complete: a failed run never
     // leaves a half-written table or destroys an existing one.
@@ -57,6 +59,7 @@ pub(super) fn extract(
         reader,
         flow,
         cfg.decode.max_fragments,
+        &mut context,
         &mut |r| {
             let label = truth.as_ref().map(|t| {
                 t.lookup(&r).unwrap_or_else(|| {
@@ -81,6 +84,7 @@ pub(super) fn extract(
     writer.finish().context("finishing the flow table")?;
     partial.commit()?;
     eprintln!("extract: {}", summary.line());
+    eprintln!("extract: {}", summary.context.line());
     if truth.is_some() {
         eprintln!("extract: {unmatched} records matched no truth row (label \"unmatched\")");
     }

@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{self, Config};
-use crate::features::schema::flow_v1;
 use crate::simulate::behaviour::{VariantSet, attack_names};
 use crate::simulate::scenario::{SCENARIOS, ScenarioConfig, ScenarioError, default_attacks};
 use crate::timefmt::{parse_duration_ns, parse_rfc3339_utc};
@@ -134,6 +133,24 @@ pub enum Command {
         #[arg(long)]
         allow_unsigned: bool,
     },
+    /// Prime the learned baseline (behavioural context) from captures of normal traffic.
+    ///
+    /// Runs each capture, in the order given, through the same pipeline as `replay` and `extract`
+    /// (records are discarded) and saves what the context stage learned: which hosts talk to which,
+    /// on which ports, how many internal hosts reach each external destination, each host's outbound
+    /// volume by time of day. The sensor then starts with novelty features instead of a learning
+    /// period. Continues from the state file if it exists (a damaged one is set aside).
+    Baseline {
+        /// Capture files of normal traffic (repeatable), oldest first.
+        #[arg(long = "pcap", value_name = "FILE", required = true)]
+        pcaps: Vec<PathBuf>,
+        /// Baseline file to write (default: the config's [context] state_file).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// TOML configuration (see `sensor config example`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Model files: check one against this build, make signing keys, sign.
     Model {
         #[command(subcommand)]
@@ -186,6 +203,7 @@ pub enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+mod baseline;
 mod extract;
 mod model;
 mod output;
@@ -205,8 +223,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::demo::run(&path, seed)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Baseline { pcaps, state, config } => baseline::run(&pcaps, state, config),
         Command::Extract { schema: true, .. } => {
-            let s = flow_v1();
+            let s = crate::features::schema::current();
             println!("# schema {} sha256:{} ({} features)", s.id, s.hash, s.len());
             for name in &s.names {
                 println!("{name}");

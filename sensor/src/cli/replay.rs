@@ -88,6 +88,8 @@ pub(super) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         None => (Config::default(), "defaults".to_string()),
     };
     let flow = cfg.flow_table(&cfg_name)?;
+    // The baseline file, when configured, is read but not written (`sensor baseline` primes it).
+    let (mut context, _) = cfg.open_context(&cfg_name)?;
     let trust = TrustPolicy { trusted: cfg.trusted_keys(&cfg_name)?, allow_unsigned: args.allow_unsigned };
     let specs = model_specs(&args.models, &args.shadow_models, &cfg);
     let set = load_set(&specs, &trust)?;
@@ -117,7 +119,7 @@ pub(super) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         move |event: crate::alert::AlertEvent| output.lock().expect("event writer").write(&event)
     };
     let mut scoring = ScoringThread::start(detector, sink);
-    let summary = run_reader(reader, flow, cfg.decode.max_fragments, &mut |r| scoring.record(r), None)?;
+    let summary = run_reader(reader, flow, cfg.decode.max_fragments, &mut context, &mut |r| scoring.record(r), None)?;
     let detector = scoring.finish()?;
     let mut output = Arc::try_unwrap(output)
         .map_err(|_| anyhow::anyhow!("the event writer is still shared"))?
@@ -138,6 +140,7 @@ pub(super) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
 
     eprintln!("replay: {}", summary.line());
+    eprintln!("replay: {}", summary.context.line());
     let stats = &detector.stats;
     let policy = detector.policy_stats();
     let per_label = |m: &std::collections::BTreeMap<String, u64>| {

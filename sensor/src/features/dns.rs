@@ -31,6 +31,9 @@
 //! header and questions. Each group, its count included, is NaN when the flow carried no such message.
 //!
 //! The state is 24 bytes and allocation-free.
+//!
+//! [`query_name`] gives other stages the first question's name of a parseable query, lower-cased, by
+//! the same framing and name walk.
 
 use crate::flow::Direction;
 
@@ -231,17 +234,70 @@ struct Question {
 impl Question {
     fn parse_first(bytes: &[u8]) -> Option<Question> {
         let (name, name_end) = read_name(bytes, HEADER_LEN)?;
-        let end = name_end.checked_add(QUESTION_TAIL_LEN)?;
-        let tail = bytes.get(name_end..end)?;
-        let qtype = u16::from_be_bytes([tail[0], tail[1]]);
-        // The top bit is mDNS's unicast-response flag (RFC 6762 §5.4).
-        let qclass = u16::from_be_bytes([tail[2], tail[3]]) & 0x7FFF;
-        // IN, CH, HS, NONE, ANY.
-        if !matches!(qclass, 1 | 3 | 4 | 254 | 255) {
-            return None;
-        }
+        let (qtype, end) = question_tail(bytes, name_end)?;
         Some(Question { name, qtype, end })
     }
+}
+
+/// QTYPE and the offset just past the question whose name ends at `name_end`, if its class is known.
+fn question_tail(bytes: &[u8], name_end: usize) -> Option<(u16, usize)> {
+    let end = name_end.checked_add(QUESTION_TAIL_LEN)?;
+    let tail = bytes.get(name_end..end)?;
+    let qtype = u16::from_be_bytes([tail[0], tail[1]]);
+    // The top bit is mDNS's unicast-response flag (RFC 6762 §5.4).
+    let qclass = u16::from_be_bytes([tail[2], tail[3]]) & 0x7FFF;
+    // IN, CH, HS, NONE, ANY.
+    matches!(qclass, 1 | 3 | 4 | 254 | 255).then_some((qtype, end))
+}
+
+/// The first question's name of a DNS query, lower-cased, in presentation form without the trailing
+/// dot: labels joined by `.` (empty for the root). Label bytes are kept as they are, except that a
+/// `.` byte inside a label, which would read as a label boundary, is written as `_`. At most 253
+/// bytes (the 255-byte wire limit).
+#[derive(Clone, Copy)]
+pub struct QueryName {
+    bytes: [u8; MAX_NAME_WIRE_BYTES],
+    len: u8,
+}
+
+impl QueryName {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    /// Called by [`walk_name`], which bounds a name to 253 presentation bytes.
+    fn push_label(&mut self, label: &[u8]) {
+        let mut at = usize::from(self.len);
+        if at > 0 {
+            self.bytes[at] = b'.';
+            at += 1;
+        }
+        let dst = &mut self.bytes[at..at + label.len()];
+        for (d, &b) in dst.iter_mut().zip(label) {
+            *d = if b == b'.' { b'_' } else { b.to_ascii_lowercase() };
+        }
+        self.len = u8::try_from(at + label.len()).unwrap_or(u8::MAX);
+    }
+}
+
+impl std::fmt::Debug for QueryName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QueryName({:?})", self.as_bytes().escape_ascii().to_string())
+    }
+}
+
+/// The first question's name of `payload` (framed as in [`DnsFeatures::update`]) when it is a
+/// parseable query (QR = 0; see the module doc); `None` for responses and anything else.
+pub fn query_name(payload: &[u8], over_tcp: bool) -> Option<QueryName> {
+    let msg = Message::frame(payload, over_tcp)?;
+    let header = Header::parse(msg.bytes)?;
+    if header.is_response || header.qdcount == 0 {
+        return None;
+    }
+    let mut name = QueryName { bytes: [0; MAX_NAME_WIRE_BYTES], len: 0 };
+    let name_end = walk_name(msg.bytes, HEADER_LEN, |label| name.push_label(label))?;
+    question_tail(msg.bytes, name_end)?;
+    Some(name)
 }
 
 /// What the features need from a decoded name.
@@ -286,6 +342,15 @@ impl NameStats {
 /// just past the name where it starts (after its first pointer, or its terminating zero byte).
 fn read_name(bytes: &[u8], start: usize) -> Option<(NameStats, usize)> {
     let mut name = NameStats::new();
+    let end = walk_name(bytes, start, |label| name.push_label(label))?;
+    Some((name, end))
+}
+
+/// Walks the name at `start`, following compression pointers, and hands each label to `on_label`
+/// (at most 127 labels, 253 label and dot bytes in all). Returns the offset just past the name where
+/// it starts (after its first pointer, or its terminating zero byte); `None` for an invalid name, in
+/// which case some labels may already have been handed over.
+fn walk_name(bytes: &[u8], start: usize, mut on_label: impl FnMut(&[u8])) -> Option<usize> {
     let mut pos = start;
     // Pointers must land strictly below this: the start of the segment being read.
     let mut segment_start = start;
@@ -295,14 +360,14 @@ fn read_name(bytes: &[u8], start: usize) -> Option<(NameStats, usize)> {
     loop {
         let len_byte = *bytes.get(pos)?;
         match len_byte & 0xC0 {
-            0x00 if len_byte == 0 => return Some((name, end_in_stream.unwrap_or(pos + 1))),
+            0x00 if len_byte == 0 => return Some(end_in_stream.unwrap_or(pos + 1)),
             0x00 => {
                 let len = usize::from(len_byte);
                 wire_bytes += 1 + len;
                 if wire_bytes > MAX_NAME_WIRE_BYTES {
                     return None;
                 }
-                name.push_label(bytes.get(pos + 1..pos + 1 + len)?);
+                on_label(bytes.get(pos + 1..pos + 1 + len)?);
                 pos += 1 + len;
             }
             0xC0 => {
@@ -704,6 +769,54 @@ mod tests {
         }
     }
 
+    fn name_of(payload: &[u8], over_tcp: bool) -> Option<String> {
+        query_name(payload, over_tcp).map(|n| String::from_utf8(n.as_bytes().to_vec()).unwrap())
+    }
+
+    #[test]
+    fn query_name_of_a_query() {
+        assert_eq!(name_of(QUERY_A, false).as_deref(), Some("www.example.com"));
+        let mut tcp = b"\x00\x21".to_vec();
+        tcp.extend_from_slice(QUERY_A);
+        assert_eq!(name_of(&tcp, true).as_deref(), Some("www.example.com"));
+        // Case folded; a '.' byte inside a label is not a boundary.
+        let mixed = query_with_name(b"\x04A.bC\x07Example\x00", 1);
+        assert_eq!(name_of(&mixed, false).as_deref(), Some("a_bc.example"));
+        assert_eq!(name_of(&query_with_name(b"\x00", 2), false).as_deref(), Some(""));
+        // A legal backward pointer into the header's zero bytes.
+        assert_eq!(name_of(&query_with_name(b"\x03abc\xc0\x04", 1), false).as_deref(), Some("abc"));
+        // The longest name: 127 one-byte labels, 253 bytes.
+        let max = name_of(&query_with_name(&wire_name(&["a"; 127]), 1), false).unwrap();
+        assert_eq!(max.len(), 253);
+    }
+
+    #[test]
+    fn query_name_refuses_what_is_not_a_parseable_query() {
+        let mut bad_class = QUERY_A.to_vec();
+        bad_class[32] = 2;
+        let self_pointer = query_with_name(b"\xc0\x0c", 1);
+        let label_loop = query_with_name(b"\x01a\xc0\x0c", 1);
+        let mut too_long = vec!["a"; 126];
+        too_long.push("bb");
+        let too_long = query_with_name(&wire_name(&too_long), 1);
+        let candidates: [&[u8]; 9] = [
+            RESPONSE_A,
+            MDNS_ANNOUNCEMENT,
+            &QUERY_A[..20],
+            &QUERY_A[..31],
+            &QUERY_A[..11],
+            &bad_class,
+            &self_pointer,
+            &label_loop,
+            &too_long,
+        ];
+        for payload in candidates {
+            assert!(query_name(payload, false).is_none(), "{payload:?}");
+        }
+        // Over TCP without the length prefix, the header is misread as a prefix.
+        assert!(query_name(QUERY_A, true).is_none());
+    }
+
     fn check_invariants(out: &[f64; 10]) {
         if !out[0].is_nan() {
             assert!(out[0] >= 1.0);
@@ -744,6 +857,15 @@ mod tests {
             let mut f = DnsFeatures::default();
             f.update(Direction::Forward, &m, false);
             check_invariants(&features(&f));
+        }
+
+        #[test]
+        fn query_name_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600),
+                                   over_tcp in any::<bool>()) {
+            if let Some(name) = query_name(&bytes, over_tcp) {
+                prop_assert!(name.as_bytes().len() <= 253);
+                prop_assert!(!name.as_bytes().iter().any(u8::is_ascii_uppercase));
+            }
         }
 
         #[test]

@@ -58,9 +58,32 @@ static FLOW_V1: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new("flow-v1", names)
 });
 
-/// Schema `flow-v1`: the per-flow features of this build.
+static FLOW_V2: LazyLock<Schema> = LazyLock::new(|| {
+    let mut names = FLOW_V1.names.clone();
+    names.extend(crate::context::names().iter().map(|s| s.to_string()));
+    Schema::new("flow-v2", names)
+});
+
+/// Schema `flow-v1`: the per-flow features (what the flow table writes).
 pub fn flow_v1() -> &'static Schema {
     &FLOW_V1
+}
+
+/// Schema `flow-v2`: `flow-v1` followed by the behavioural context features
+/// ([`crate::context::names`]). The records of the pipeline carry this schema.
+pub fn flow_v2() -> &'static Schema {
+    &FLOW_V2
+}
+
+/// The schema of this build's records.
+pub fn current() -> &'static Schema {
+    flow_v2()
+}
+
+/// Every schema a model may have been trained on and this build can still serve: each is a prefix of
+/// [`current`], so its features map by name.
+pub fn known() -> [&'static Schema; 2] {
+    [flow_v1(), flow_v2()]
 }
 
 #[cfg(test)]
@@ -78,5 +101,16 @@ mod tests {
             }
         }
         assert_eq!(s.hash.len(), 64);
+    }
+
+    #[test]
+    fn v2_extends_v1() {
+        let (v1, v2) = (flow_v1(), flow_v2());
+        assert_eq!(&v2.names[..v1.len()], &v1.names[..]);
+        assert_eq!(v2.len(), v1.len() + crate::context::names_len());
+        assert!(v2.names[v1.len()..].iter().all(|n| n.starts_with("ctx_")));
+        assert_ne!(v1.hash, v2.hash);
+        let mut seen = std::collections::HashSet::new();
+        assert!(v2.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v2");
     }
 }

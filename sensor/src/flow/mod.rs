@@ -15,8 +15,10 @@ pub mod huge;
 pub mod index;
 pub mod key;
 pub mod record;
+pub mod sink;
 pub mod table;
 
 pub use key::FlowKey;
-pub use record::{EndReason, FlowRecord, RecordKind};
+pub use record::{EndReason, FlowRecord, HopChain, NetDirection, RecordContext, RecordKind};
+pub use sink::{FlowSink, FlowStart};
 pub use table::{FlowTable, FlowTableConfig, FlowTableStats};

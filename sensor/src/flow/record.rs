@@ -79,6 +79,56 @@ pub struct FlowRecord {
     pub fwd_wire_bytes: u64,
     pub bwd_wire_bytes: u64,
     pub features: Vec<f64>,
+    /// What the context stage knows about the flow beyond its features (empty without that stage).
+    pub context: RecordContext,
+}
+
+/// Where a flow runs relative to the site's own networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetDirection {
+    /// Internal source, external destination.
+    Outbound,
+    /// External source, internal destination.
+    Inbound,
+    /// Both ends internal.
+    Internal,
+    /// Neither end internal (transit traffic seen on a TAP).
+    External,
+}
+
+impl NetDirection {
+    pub fn name(self) -> &'static str {
+        match self {
+            NetDirection::Outbound => "outbound",
+            NetDirection::Inbound => "inbound",
+            NetDirection::Internal => "internal",
+            NetDirection::External => "external",
+        }
+    }
+}
+
+/// A path of admin-port connections, A→B then B→C …, that this flow extends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HopChain {
+    /// Stable id of the chain: the same for every flow that extends it.
+    pub id: u64,
+    /// The hosts in order, from the first source to this flow's destination (hops = hosts − 1).
+    pub hosts: Vec<IpAddr>,
+}
+
+impl HopChain {
+    pub fn hops(&self) -> usize {
+        self.hosts.len().saturating_sub(1)
+    }
+}
+
+/// Facts the context stage attaches to a record for the alert (not model features).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordContext {
+    /// Direction by the configured site networks; None without the context stage.
+    pub direction: Option<NetDirection>,
+    /// The hop chain this flow extends (admin-port flows between internal hosts only).
+    pub chain: Option<Box<HopChain>>,
 }
 
 impl FlowRecord {
@@ -114,4 +164,23 @@ impl FlowRecord {
         };
         community_id_v1(0, self.src_ip(), self.dst_ip(), self.key.proto, sp, dp)
     }
+}
+
+/// Stable flow id: FNV-1a over the key, the initiator side and the start time.
+pub(crate) fn flow_id(key: &FlowKey, lo_is_initiator: bool, start_ns: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(&key.lo.addr);
+    eat(&key.lo.port.to_be_bytes());
+    eat(&key.hi.addr);
+    eat(&key.hi.port.to_be_bytes());
+    eat(&key.vlan.to_be_bytes());
+    eat(&[key.proto, key.family as u8, u8::from(lo_is_initiator)]);
+    eat(&start_ns.to_be_bytes());
+    h
 }

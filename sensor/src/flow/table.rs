@@ -29,7 +29,8 @@ use super::Direction;
 use super::huge::{HUGE_PAGE, HugeVec};
 use super::index::{FlowIndex, MAX_SLOTS, prefetch};
 use super::key::{FlowKey, KeySide};
-use super::record::{EndReason, FlowRecord, RecordKind};
+use super::record::{EndReason, FlowRecord, RecordContext, RecordKind, flow_id};
+use super::sink::{FlowSink, FlowStart};
 use crate::decode::{PacketMeta, Transport};
 use crate::features::tcp::flag;
 use crate::features::{FlowFacts, FlowFeatures};
@@ -219,7 +220,7 @@ impl FlowTable {
     }
 
     /// Adds one packet; records of flows that end or checkpoint are passed to `emit`.
-    pub fn process(&mut self, meta: &PacketMeta<'_>, emit: &mut impl FnMut(FlowRecord)) {
+    pub fn process(&mut self, meta: &PacketMeta<'_>, emit: &mut impl FlowSink) {
         let (key, side) = FlowKey::from_packet(meta);
         let hash = self.hasher.hash_one(key);
         self.process_keyed(meta, key, side, hash, emit);
@@ -227,7 +228,7 @@ impl FlowTable {
 
     /// Adds packets in order, exactly as [`FlowTable::process`] one by one would, with the memory
     /// latency of their lookups overlapped (see the module doc).
-    pub fn process_batch(&mut self, metas: &[PacketMeta<'_>], emit: &mut impl FnMut(FlowRecord)) {
+    pub fn process_batch(&mut self, metas: &[PacketMeta<'_>], emit: &mut impl FlowSink) {
         /// Packets between prefetching a slot and processing its packet; the index entry is
         /// prefetched twice as far ahead.
         const AHEAD: usize = 6;
@@ -285,9 +286,10 @@ impl FlowTable {
         key: FlowKey,
         side: KeySide,
         hash: u64,
-        emit: &mut impl FnMut(FlowRecord),
+        emit: &mut impl FlowSink,
     ) {
         self.stats.packets += 1;
+        emit.packet(meta);
         if meta.ts_ns < self.now {
             self.stats.out_of_order_packets += 1;
         }
@@ -321,7 +323,7 @@ impl FlowTable {
                 && s.features.packets(Direction::Forward) + s.features.packets(Direction::Backward) == u64::from(n)
         });
         if early {
-            emit(self.record(i, RecordKind::Early, EndReason::EarlyPackets));
+            emit.record(self.record(i, RecordKind::Early, EndReason::EarlyPackets));
             self.stats.early_records += 1;
         }
         let s = self.slot_mut(i);
@@ -365,14 +367,14 @@ impl FlowTable {
         }
     }
 
-    fn maybe_checkpoint(&mut self, i: u32, now: u64, emit: &mut impl FnMut(FlowRecord)) {
+    fn maybe_checkpoint(&mut self, i: u32, now: u64, emit: &mut impl FlowSink) {
         let Some(interval) = self.cfg.checkpoint_interval_ns else { return };
         let s = self.slot(i);
         let due = s.features.first_ns().saturating_add(interval.saturating_mul(u64::from(s.seq) + 1));
         if now < due {
             return;
         }
-        emit(self.record(i, RecordKind::Checkpoint, EndReason::ActiveTimeout));
+        emit.record(self.record(i, RecordKind::Checkpoint, EndReason::ActiveTimeout));
         self.stats.checkpoint_records += 1;
         let s = self.slot_mut(i);
         let elapsed = (now - s.features.first_ns()) / interval;
@@ -381,7 +383,7 @@ impl FlowTable {
 
     /// Advances the sweep to `now`, ending the flows it finds idle or past their close linger. Live
     /// capture calls this on a timer too, so flows end while no packet arrives.
-    pub fn expire(&mut self, now: u64, emit: &mut impl FnMut(FlowRecord)) {
+    pub fn expire(&mut self, now: u64, emit: &mut impl FlowSink) {
         if self.sweep_start == 0 {
             self.sweep_start = now;
         }
@@ -411,7 +413,7 @@ impl FlowTable {
     }
 
     /// Ends every flow (end of capture), in slot order. Closing flows keep their teardown reason.
-    pub fn flush(&mut self, emit: &mut impl FnMut(FlowRecord)) {
+    pub fn flush(&mut self, emit: &mut impl FlowSink) {
         for i in 0..self.allocated {
             let reason = match self.slot(i).state {
                 SlotState::Free => continue,
@@ -423,7 +425,7 @@ impl FlowTable {
     }
 
     /// Makes room for one flow in a full table (see the module doc).
-    fn evict_one(&mut self, emit: &mut impl FnMut(FlowRecord)) {
+    fn evict_one(&mut self, emit: &mut impl FlowSink) {
         let mut victim: Option<(u32, u64)> = None;
         for _ in 0..EVICTION_SAMPLE.min(self.allocated) {
             let i = self.evict_cursor % self.allocated;
@@ -457,7 +459,7 @@ impl FlowTable {
         side: KeySide,
         hash: u64,
         meta: &PacketMeta<'_>,
-        emit: &mut impl FnMut(FlowRecord),
+        emit: &mut impl FlowSink,
     ) -> u32 {
         if self.live >= self.cfg.max_flows {
             self.evict_one(emit);
@@ -486,19 +488,20 @@ impl FlowTable {
             }
         };
         self.index.insert(hash, i);
+        emit.started(&FlowStart { key, lo_is_initiator: side == KeySide::LoToHi, ts_ns: meta.ts_ns });
         self.live += 1;
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.live as u64);
         i
     }
 
-    fn finish_slot(&mut self, i: u32, reason: EndReason, emit: &mut impl FnMut(FlowRecord)) {
+    fn finish_slot(&mut self, i: u32, reason: EndReason, emit: &mut impl FlowSink) {
         let hash = self.hasher.hash_one(self.slot(i).key);
         self.finish(i, hash, reason, emit);
     }
 
-    fn finish(&mut self, i: u32, hash: u64, reason: EndReason, emit: &mut impl FnMut(FlowRecord)) {
-        emit(self.record(i, RecordKind::Final, reason));
+    fn finish(&mut self, i: u32, hash: u64, reason: EndReason, emit: &mut impl FlowSink) {
+        emit.record(self.record(i, RecordKind::Final, reason));
         self.stats.final_records += 1;
         self.index.remove(hash, i);
         self.slot_mut(i).state = SlotState::Free;
@@ -512,7 +515,7 @@ impl FlowTable {
         let responder = if s.lo_is_initiator { s.key.hi } else { s.key.lo };
         let facts =
             FlowFacts { proto: s.key.proto, responder_port: matches!(s.key.proto, 6 | 17).then_some(responder.port) };
-        let mut features = Vec::with_capacity(crate::features::schema::flow_v1().len());
+        let mut features = Vec::with_capacity(crate::features::schema::current().len());
         f.write(&facts, &mut features);
         FlowRecord {
             flow_id: flow_id(&s.key, s.lo_is_initiator, f.first_ns()),
@@ -528,27 +531,9 @@ impl FlowTable {
             fwd_wire_bytes: f.wire_bytes(Direction::Forward),
             bwd_wire_bytes: f.wire_bytes(Direction::Backward),
             features,
+            context: RecordContext::default(),
         }
     }
-}
-
-/// Stable flow id: FNV-1a over the key, the initiator side and the start time.
-fn flow_id(key: &FlowKey, lo_is_initiator: bool, start_ns: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    eat(&key.lo.addr);
-    eat(&key.lo.port.to_be_bytes());
-    eat(&key.hi.addr);
-    eat(&key.hi.port.to_be_bytes());
-    eat(&key.vlan.to_be_bytes());
-    eat(&[key.proto, key.family as u8, u8::from(lo_is_initiator)]);
-    eat(&start_ns.to_be_bytes());
-    h
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use tract_onnx::tract_hir::internal::InferenceFact;
 
 use super::manifest::{FeatureError, Manifest, ManifestError, ModelKind};
 use super::trees::TreeKernel;
-use crate::features::schema::{Schema, flow_v1};
+use crate::features::schema::{self, Schema};
 
 /// A loaded, validated, optimised model.
 pub struct Model {
@@ -68,9 +68,10 @@ pub struct ScoreError {
 }
 
 impl Model {
-    /// Loads a model for records of schema `flow-v1` (this build's records).
+    /// Loads a model for this build's records (schema [`schema::current`]), trained on any schema this
+    /// build knows ([`schema::known`]).
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Model, LoadError> {
-        Model::from_bytes_for(bytes, source, &[flow_v1()], flow_v1())
+        Model::from_bytes_for(bytes, source, &schema::known(), schema::current())
     }
 
     /// Loads a model trained on one of the `known` schemas, for records of schema `record`.

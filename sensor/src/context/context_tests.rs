@@ -1,0 +1,359 @@
+//! The context stage over constructed flow sequences: each family's feature on the flows that should
+//! raise it, and on flows that should not.
+
+use std::net::IpAddr;
+
+use super::*;
+use crate::features::schema;
+use crate::flow::key::{Endpoint, Family};
+use crate::flow::{EndReason, FlowKey};
+
+const S: u64 = 1_000_000_000;
+/// Monday 2024-03-04 09:00 UTC.
+const T0: u64 = 1_709_542_800 * S;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[derive(Clone, Copy)]
+struct Flow {
+    src: IpAddr,
+    dst: IpAddr,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+    start_ns: u64,
+}
+
+fn tcp(src: &str, dst: &str, dport: u16, start_ns: u64) -> Flow {
+    Flow { src: ip(src), dst: ip(dst), sport: 40000 + (start_ns / S % 20000) as u16, dport, proto: 6, start_ns }
+}
+
+impl Flow {
+    fn key(&self) -> (FlowKey, bool) {
+        let ep = |ip: IpAddr, port: u16| Endpoint { addr: bounded::ip_bytes(ip), port };
+        let mut s = ep(self.src, self.sport);
+        let mut d = ep(self.dst, self.dport);
+        let family = if self.src.is_ipv4() { Family::V4 } else { Family::V6 };
+        if family == Family::V4 {
+            // FlowKey holds IPv4 addresses in the first four bytes.
+            for e in [&mut s, &mut d] {
+                let v4 = e.addr;
+                e.addr = [0; 16];
+                e.addr[..4].copy_from_slice(&v4[12..]);
+            }
+        }
+        let lo_is_initiator = (s.addr, s.port) <= (d.addr, d.port);
+        let (lo, hi) = if lo_is_initiator { (s, d) } else { (d, s) };
+        (FlowKey { lo, hi, vlan: 0, proto: self.proto, family }, lo_is_initiator)
+    }
+
+    fn start(&self) -> FlowStart {
+        let (key, lo_is_initiator) = self.key();
+        FlowStart { key, lo_is_initiator, ts_ns: self.start_ns }
+    }
+
+    fn record(
+        &self,
+        kind: RecordKind,
+        end_ns: u64,
+        packets: (u64, u64),
+        bytes: (u64, u64),
+        reason: EndReason,
+    ) -> FlowRecord {
+        let start = self.start();
+        FlowRecord {
+            flow_id: start.flow_id(),
+            kind,
+            reason,
+            seq: 0,
+            key: start.key,
+            lo_is_initiator: start.lo_is_initiator,
+            start_ns: self.start_ns,
+            end_ns,
+            fwd_packets: packets.0,
+            bwd_packets: packets.1,
+            fwd_wire_bytes: bytes.0,
+            bwd_wire_bytes: bytes.1,
+            features: vec![f64::NAN; schema::flow_v1().len()],
+            context: Default::default(),
+        }
+    }
+}
+
+/// Runs a whole flow through the context (start, then one final record) and returns the record.
+fn whole(ctx: &mut Context, f: Flow, dur_ns: u64, packets: (u64, u64), bytes: (u64, u64)) -> FlowRecord {
+    ctx.started(&f.start());
+    let mut r = f.record(RecordKind::Final, f.start_ns + dur_ns, packets, bytes, EndReason::TcpFin);
+    ctx.enrich(&mut r);
+    r
+}
+
+fn get(r: &FlowRecord, name: &str) -> f64 {
+    let i = schema::current().index_of(name).unwrap_or_else(|| panic!("no feature {name}"));
+    r.features[i]
+}
+
+fn learned_context() -> Context {
+    Context::new(ContextConfig { learning_period_ns: 0, ..ContextConfig::default() })
+}
+
+#[test]
+fn every_record_gets_the_full_width() {
+    let mut ctx = learned_context();
+    let r = whole(&mut ctx, tcp("10.0.0.1", "10.0.0.2", 80, T0), S, (5, 5), (500, 500));
+    assert_eq!(r.features.len(), schema::current().len());
+    assert_eq!(get(&r, "ctx_hour_of_day"), 9.0);
+    assert_eq!(get(&r, "ctx_weekend"), 0.0);
+    assert_eq!(r.context.direction, Some(NetDirection::Internal));
+    assert_eq!(get(&r, "ctx_dir_internal"), 1.0);
+    assert_eq!(get(&r, "ctx_dir_outbound"), 0.0);
+    assert!(get(&r, "ctx_dns_domain_queries_1h").is_nan(), "not a DNS flow");
+    assert!(get(&r, "ctx_proc_port_class_new").is_nan(), "no process in pcap mode");
+}
+
+#[test]
+fn a_chain_a_b_c_has_two_hops_and_names_its_path() {
+    let mut ctx = learned_context();
+    let ab = whole(&mut ctx, tcp("10.0.0.1", "10.0.0.2", 445, T0), 5 * S, (20, 20), (5000, 5000));
+    let bc = whole(&mut ctx, tcp("10.0.0.2", "10.0.0.3", 5985, T0 + 60 * S), 5 * S, (20, 20), (5000, 5000));
+    let web = whole(&mut ctx, tcp("10.0.0.3", "10.0.0.4", 443, T0 + 70 * S), S, (20, 20), (5000, 5000));
+    assert_eq!(get(&ab, "ctx_chain_hops"), 1.0);
+    assert_eq!(get(&bc, "ctx_chain_hops"), 2.0);
+    assert_eq!(get(&web, "ctx_chain_hops"), 0.0, "not an admin port");
+    let chain = bc.context.chain.as_ref().expect("B→C carries its chain");
+    assert_eq!(chain.hosts, vec![ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3")]);
+    assert_eq!(Some(chain.id), ab.context.chain.as_ref().map(|c| c.id));
+    assert!(web.context.chain.is_none());
+}
+
+#[test]
+fn a_scan_of_fifty_hosts_shows_fan_out_and_failures() {
+    let mut ctx = learned_context();
+    let mut last = None;
+    for i in 1..=50u8 {
+        let f = tcp("10.0.0.66", &format!("10.0.1.{i}"), 445, T0 + u64::from(i) * S / 10);
+        // SYN, no answer.
+        last = Some(whole(&mut ctx, f, 0, (1, 0), (74, 0)));
+    }
+    let scan = last.unwrap();
+    assert_eq!(get(&scan, "ctx_src_admin_fanout_5m"), 50.0);
+    assert_eq!(get(&scan, "ctx_src_admin_fanout_1h"), 50.0);
+    assert_eq!(get(&scan, "ctx_src_peers_5m"), 50.0);
+    assert_eq!(get(&scan, "ctx_src_flows_ended_5m"), 50.0);
+    assert_eq!(get(&scan, "ctx_src_failed_share_5m"), 1.0);
+    assert_eq!(get(&scan, "ctx_src_new_internal_peers_5m"), 50.0);
+
+    // A workstation using its file server all morning: fan-out 1, nothing failed.
+    let mut usual = None;
+    for i in 0..30 {
+        usual =
+            Some(whole(&mut ctx, tcp("10.0.0.7", "10.0.2.1", 445, T0 + i * 20 * S), 5 * S, (30, 30), (9000, 90000)));
+    }
+    let usual = usual.unwrap();
+    assert_eq!(get(&usual, "ctx_src_admin_fanout_5m"), 1.0);
+    assert_eq!(get(&usual, "ctx_src_failed_share_5m"), 0.0);
+    assert_eq!(get(&usual, "ctx_pair_new"), 0.0);
+}
+
+#[test]
+fn refused_connections_count_as_failed() {
+    let mut ctx = learned_context();
+    for i in 0..4 {
+        let f = tcp("10.0.0.5", "10.0.0.9", 3389 + i, T0 + u64::from(i) * S);
+        ctx.started(&f.start());
+        let mut r = f.record(RecordKind::Final, f.start_ns + S / 100, (1, 1), (60, 54), EndReason::TcpRst);
+        ctx.enrich(&mut r);
+    }
+    let f = tcp("10.0.0.5", "10.0.0.9", 80, T0 + 10 * S);
+    let r = whole(&mut ctx, f, S, (10, 10), (900, 9000));
+    assert_eq!(get(&r, "ctx_src_flows_ended_5m"), 5.0);
+    assert_eq!(get(&r, "ctx_src_failed_share_5m"), 0.8);
+}
+
+#[test]
+fn novelty_is_missing_while_learning_then_marks_new_pairs() {
+    let mut ctx = Context::new(ContextConfig { learning_period_ns: 600 * S, ..ContextConfig::default() });
+    let first = whole(&mut ctx, tcp("10.0.0.7", "10.0.2.1", 445, T0), S, (10, 10), (900, 900));
+    assert!(get(&first, "ctx_pair_new").is_nan(), "still learning");
+    assert!(get(&first, "ctx_src_new_internal_peers_5m").is_nan());
+    assert!(!ctx.stats().learned);
+    // Fifteen minutes of the usual traffic teach the baseline.
+    for i in 1..=30 {
+        whole(&mut ctx, tcp("10.0.0.7", "10.0.2.1", 445, T0 + i * 30 * S), S, (10, 10), (900, 900));
+    }
+    assert!(ctx.stats().learned);
+    let t = T0 + 16 * 60 * S;
+    let usual = whole(&mut ctx, tcp("10.0.0.7", "10.0.2.1", 445, t), S, (10, 10), (900, 900));
+    assert_eq!(get(&usual, "ctx_pair_new"), 0.0);
+    assert_eq!(get(&usual, "ctx_pair_port_new"), 0.0);
+    let other_port = whole(&mut ctx, tcp("10.0.0.7", "10.0.2.1", 80, t + S), S, (10, 10), (900, 900));
+    assert_eq!(get(&other_port, "ctx_pair_new"), 0.0);
+    assert_eq!(get(&other_port, "ctx_pair_port_new"), 1.0);
+    let mut fresh = None;
+    for i in 1..=3 {
+        fresh = Some(whole(
+            &mut ctx,
+            tcp("10.0.0.7", &format!("10.0.3.{i}"), 445, t + (2 + i) * S),
+            S,
+            (10, 10),
+            (900, 900),
+        ));
+    }
+    let fresh = fresh.unwrap();
+    assert_eq!(get(&fresh, "ctx_pair_new"), 1.0);
+    assert_eq!(get(&fresh, "ctx_src_new_internal_peers_5m"), 3.0);
+    assert_eq!(get(&fresh, "ctx_src_new_internal_peers_1h"), 3.0);
+}
+
+#[test]
+fn outbound_volume_is_judged_against_the_hosts_own_history() {
+    let mut ctx = learned_context();
+    // Two hours of ~20 kB to the web every 10 minutes.
+    for i in 0..12 {
+        whole(&mut ctx, tcp("10.0.0.8", "93.184.216.34", 443, T0 + i * 600 * S), 2 * S, (20, 20), (20_000, 200_000));
+    }
+    let t = T0 + 12 * 600 * S;
+    let usual = whole(&mut ctx, tcp("10.0.0.8", "93.184.216.34", 443, t), 2 * S, (20, 20), (20_000, 200_000));
+    let upload = whole(
+        &mut ctx,
+        tcp("10.0.0.8", "198.51.100.9", 443, t + 60 * S),
+        60 * S,
+        (40_000, 20_000),
+        (60_000_000, 1_000_000),
+    );
+    let z_usual = get(&usual, "ctx_host_out_bytes_z");
+    let z_upload = get(&upload, "ctx_host_out_bytes_z");
+    assert!(z_usual.abs() < 2.0, "usual volume z = {z_usual}");
+    assert!(z_upload > 10.0, "upload z = {z_upload}");
+    assert_eq!(get(&upload, "ctx_host_out_bytes_10m"), 60_020_000.0);
+    assert!(get(&upload, "ctx_host_updown_log2_1h") > 4.0);
+    assert!(get(&usual, "ctx_host_updown_log2_1h") < 0.0, "a web client downloads more than it sends");
+    assert!(get(&upload, "ctx_host_out_bytes_hour_z").is_nan(), "no earlier days");
+    assert_eq!(upload.context.direction, Some(NetDirection::Outbound));
+}
+
+#[test]
+fn checkpoints_add_only_their_new_bytes() {
+    let mut ctx = learned_context();
+    let f = tcp("10.0.0.8", "198.51.100.9", 443, T0);
+    ctx.started(&f.start());
+    let mut c1 =
+        f.record(RecordKind::Checkpoint, T0 + 60 * S, (1000, 500), (1_000_000, 30_000), EndReason::ActiveTimeout);
+    ctx.enrich(&mut c1);
+    let mut end = f.record(RecordKind::Final, T0 + 90 * S, (1500, 700), (1_500_000, 40_000), EndReason::TcpFin);
+    ctx.enrich(&mut end);
+    assert_eq!(get(&c1, "ctx_host_out_bytes_10m"), 1_000_000.0);
+    assert_eq!(get(&end, "ctx_host_out_bytes_10m"), 1_500_000.0);
+}
+
+#[test]
+fn rare_external_destinations_are_counted_by_internal_reach() {
+    let mut ctx = learned_context();
+    for h in 1..=5 {
+        whole(&mut ctx, tcp(&format!("10.0.0.{h}"), "93.184.216.34", 443, T0 + h * S), S, (10, 10), (900, 9000));
+    }
+    let popular = whole(&mut ctx, tcp("10.0.0.9", "93.184.216.34", 443, T0 + 20 * S), S, (10, 10), (900, 9000));
+    let rare = whole(&mut ctx, tcp("10.0.0.9", "203.0.113.66", 443, T0 + 21 * S), S, (10, 10), (900, 9000));
+    assert_eq!(get(&popular, "ctx_peer_internal_hosts"), 6.0);
+    assert_eq!(get(&rare, "ctx_peer_internal_hosts"), 1.0);
+    let internal = whole(&mut ctx, tcp("10.0.0.9", "10.0.0.1", 443, T0 + 22 * S), S, (10, 10), (900, 9000));
+    assert!(get(&internal, "ctx_peer_internal_hosts").is_nan());
+}
+
+#[test]
+fn a_timer_beacon_is_regular() {
+    let mut ctx = learned_context();
+    let mut last = None;
+    for i in 0..12 {
+        last = Some(whole(&mut ctx, tcp("10.0.0.4", "203.0.113.7", 443, T0 + i * 300 * S), S, (6, 6), (700, 900)));
+    }
+    let r = last.unwrap();
+    assert_eq!(get(&r, "ctx_beacon_interval_s"), 300.0);
+    assert_eq!(get(&r, "ctx_beacon_interval_cv"), 0.0);
+    assert_eq!(get(&r, "ctx_beacon_starts_1h"), 12.0);
+    let internal = whole(&mut ctx, tcp("10.0.0.4", "10.0.0.5", 443, T0), S, (6, 6), (700, 900));
+    assert!(get(&internal, "ctx_beacon_interval_s").is_nan(), "beaconing is about external peers");
+}
+
+#[test]
+fn process_novelty_in_agent_mode() {
+    let mut ctx = learned_context();
+    let f = tcp("10.0.0.4", "203.0.113.7", 443, T0);
+    ctx.started(&f.start());
+    ctx.process(&f.start(), "/usr/bin/curl");
+    let mut r = f.record(RecordKind::Final, T0 + S, (5, 5), (500, 500), EndReason::TcpFin);
+    ctx.enrich(&mut r);
+    assert_eq!(get(&r, "ctx_proc_port_class_new"), 1.0);
+    assert_eq!(get(&r, "ctx_proc_dst_new"), 1.0);
+    let g = tcp("10.0.0.4", "203.0.113.7", 443, T0 + 10 * S);
+    ctx.started(&g.start());
+    ctx.process(&g.start(), "/usr/bin/curl");
+    let mut r = g.record(RecordKind::Final, T0 + 11 * S, (5, 5), (500, 500), EndReason::TcpFin);
+    ctx.enrich(&mut r);
+    assert_eq!(get(&r, "ctx_proc_port_class_new"), 0.0);
+    assert_eq!(get(&r, "ctx_proc_dst_new"), 0.0);
+}
+
+#[test]
+fn a_record_without_a_seen_start_is_counted_and_missing() {
+    let mut ctx = learned_context();
+    let f = tcp("10.0.0.4", "10.0.0.5", 445, T0);
+    let mut r = f.record(RecordKind::Final, T0 + S, (5, 5), (500, 500), EndReason::TcpFin);
+    ctx.enrich(&mut r);
+    assert!(get(&r, "ctx_pair_new").is_nan());
+    assert_eq!(ctx.stats().unstarted_records, 1);
+}
+
+#[test]
+fn disabled_context_writes_nan_and_keeps_nothing() {
+    let mut ctx = Context::disabled();
+    let r = whole(&mut ctx, tcp("10.0.0.1", "10.0.0.2", 445, T0), S, (5, 5), (500, 500));
+    let v1 = schema::flow_v1().len();
+    assert_eq!(r.features.len(), schema::current().len());
+    assert!(r.features[v1..].iter().all(|v| v.is_nan()));
+    assert_eq!(r.context.direction, None);
+    assert_eq!(ctx.stats().entries, 0);
+}
+
+#[test]
+fn a_flood_of_new_sources_stays_within_the_caps() {
+    let limits = ContextLimits {
+        max_pairs: 500,
+        max_destinations: 100,
+        max_hosts: 100,
+        max_sources: 100,
+        max_peers_per_source: 8,
+        max_beacon_pairs: 100,
+        max_domains: 50,
+        max_subdomains_per_domain: 8,
+        max_open_flows: 200,
+    };
+    let mut ctx = Context::new(ContextConfig { limits, learning_period_ns: 0, ..ContextConfig::default() });
+    let mut peak = 0;
+    for i in 0..20_000u32 {
+        let [_, a, b, c] = i.to_be_bytes();
+        let f = Flow {
+            src: IpAddr::from([10, a, b, c]),
+            dst: IpAddr::from([if i % 2 == 0 { 10 } else { 198 }, c, b, a]),
+            sport: 1024 + (i % 5000) as u16,
+            dport: [445, 443, 53, 22][i as usize % 4],
+            proto: 6,
+            start_ns: T0 + u64::from(i) * S / 100,
+        };
+        // Half the flows never end (their starts pile up in the open-flow map).
+        ctx.started(&f.start());
+        if i % 2 == 0 {
+            let mut r = f.record(RecordKind::Final, f.start_ns + S, (3, 3), (300, 300), EndReason::TcpFin);
+            ctx.enrich(&mut r);
+        }
+        peak = peak.max(ctx.stats().memory_bytes);
+    }
+    let s = ctx.stats();
+    // 4 pair sets + destinations + hosts (volume) + hosts (chains) + sources (2 maps) + beacons + open flows.
+    let cap = 4 * 500 + 100 + 100 + 100 + 2 * 100 + 100 + 200 + 2 * 50;
+    assert!(s.entries <= cap, "{} entries > {cap}", s.entries);
+    assert!(s.evicted > 10_000, "evictions counted: {}", s.evicted);
+    assert!(peak < 4 << 20, "peak memory {peak} bytes");
+}

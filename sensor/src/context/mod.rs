@@ -1,0 +1,551 @@
+//! Behavioural context: state across flows that turns a single flow into a fact about a host's
+//! behaviour. The same SMB session is routine from a file server and alarming from a workstation that
+//! just reached twenty others; this stage is what tells them apart.
+//!
+//! The stage sits between the flow table and the models ([`crate::pipeline`] wires it) and sees, in
+//! packet order: every packet (DNS queries, [`dns_domains`]), every flow start (novelty, fan-out, hop
+//! chains, beaconing: facts of the first packet) and every record (bytes, outcomes). To each record it
+//! appends the features of schema `flow-v2` beyond `flow-v1` ([`NAMES`]) and attaches the direction and
+//! hop chain for the alert. `extract`, `replay`, `baseline` and live capture run the same code in the
+//! same order, so the training table and the sensor agree.
+//!
+//! Families (one file each):
+//! - where the flow runs, by the configured site networks ([`site`]);
+//! - pair novelty against the learned baseline, new internal peers per source ([`baseline`],
+//!   [`sources`]);
+//! - fan-out to internal hosts on admin ports and the share of failed flows per source ([`sources`]);
+//! - hop chains A→B→C on admin ports ([`chains`]);
+//! - outbound volume against the host's own history, upload/download ratio, how many internal hosts
+//!   reach the external peer ([`baseline`], [`sources`]);
+//! - DNS information per registered domain ([`dns_domains`]);
+//! - beaconing regularity ([`beacon`]);
+//! - local hour and weekend ([`time`]);
+//! - process novelty (agent mode only; missing elsewhere).
+//!
+//! Missing is not zero: a feature without enough history (learning period not over, too few starts,
+//! too few bins) or without meaning for the flow (DNS features of a web flow) is NaN.
+//!
+//! Bounds: every map is capped ([`ContextLimits`], from the `[context]` config section) and drops its
+//! stalest entries when full; [`Context::stats`] reports entries, memory and evictions. The learned
+//! part ([`baseline::Baseline`]) persists across restarts ([`state_file`]); the short-term windows
+//! (at most an hour) start empty after a restart.
+
+pub mod baseline;
+pub mod beacon;
+pub mod bounded;
+pub mod chains;
+pub mod dns_domains;
+pub mod site;
+pub mod sources;
+pub mod state_file;
+pub mod time;
+
+use baseline::{Baseline, BaselineLimits};
+use beacon::Beacons;
+use bounded::{BoundedMap, ip_bytes, secs, stable_hash};
+use chains::Chains;
+use dns_domains::{DnsDomains, DnsLimits};
+use site::Site;
+use sources::{FIVE_MIN_S, HOUR_S, PeerContact, Sources};
+use time::UtcOffset;
+
+use crate::decode::PacketMeta;
+use crate::features::port_class::PortClass;
+use crate::flow::{FlowRecord, FlowStart, HopChain, NetDirection, RecordKind};
+
+const WHERE: &[&str] = &["ctx_dir_outbound", "ctx_dir_inbound", "ctx_dir_internal"];
+const NOVELTY: &[&str] =
+    &["ctx_pair_new", "ctx_pair_port_new", "ctx_src_new_internal_peers_5m", "ctx_src_new_internal_peers_1h"];
+const FANOUT: &[&str] = &[
+    "ctx_src_admin_fanout_5m",
+    "ctx_src_admin_fanout_1h",
+    "ctx_src_peers_5m",
+    "ctx_src_flows_ended_5m",
+    "ctx_src_failed_share_5m",
+];
+const VOLUME: &[&str] = &[
+    "ctx_host_out_bytes_10m",
+    "ctx_host_out_bytes_1h",
+    "ctx_host_out_bytes_z",
+    "ctx_host_out_bytes_hour_z",
+    "ctx_host_updown_log2_1h",
+    "ctx_peer_internal_hosts",
+];
+const PROCESS: &[&str] = &["ctx_proc_port_class_new", "ctx_proc_dst_new"];
+
+/// The context features in schema order (appended to `flow-v1` to make `flow-v2`).
+pub fn names() -> Vec<&'static str> {
+    [WHERE, NOVELTY, FANOUT, chains::NAMES, VOLUME, dns_domains::NAMES, beacon::NAMES, time::NAMES, PROCESS].concat()
+}
+
+/// Caps on the context's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextLimits {
+    /// Source→destination pairs remembered (each of: pairs, pairs per port class, process pairs).
+    pub max_pairs: usize,
+    /// External destinations whose internal reach is counted.
+    pub max_destinations: usize,
+    /// Internal hosts with a volume history, and hosts remembered as reached by a hop chain.
+    pub max_hosts: usize,
+    /// Sources with short-term windows (peers, outcomes, bytes).
+    pub max_sources: usize,
+    /// Peers tracked per source within the hour (counts saturate here).
+    pub max_peers_per_source: usize,
+    /// (host, external destination) pairs watched for beaconing.
+    pub max_beacon_pairs: usize,
+    /// Registered domains with DNS activity, and DNS flows waiting for their record.
+    pub max_domains: usize,
+    /// Distinct subdomains tracked per registered domain (the count saturates here).
+    pub max_subdomains_per_domain: usize,
+    /// Flows whose start-time facts wait for their records (set to the flow table's bound).
+    pub max_open_flows: usize,
+}
+
+impl Default for ContextLimits {
+    fn default() -> Self {
+        ContextLimits {
+            max_pairs: 1_000_000,
+            max_destinations: 262_144,
+            max_hosts: 65_536,
+            max_sources: 16_384,
+            max_peers_per_source: 256,
+            max_beacon_pairs: 65_536,
+            max_domains: 65_536,
+            max_subdomains_per_domain: 1024,
+            max_open_flows: 1_000_000,
+        }
+    }
+}
+
+/// Resolved context settings.
+#[derive(Debug, Clone)]
+pub struct ContextConfig {
+    pub site: Site,
+    pub utc_offset: UtcOffset,
+    /// Novelty and reach features are missing until the baseline has seen this much packet time.
+    pub learning_period_ns: u64,
+    /// A hop B→C extends a chain that reached B at most this long before.
+    pub chain_window_ns: u64,
+    pub limits: ContextLimits,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        ContextConfig {
+            site: Site::default_networks(),
+            utc_offset: UtcOffset(0),
+            learning_period_ns: 3_600_000_000_000,
+            chain_window_ns: 3_600_000_000_000,
+            limits: ContextLimits::default(),
+        }
+    }
+}
+
+/// Facts of a flow's start, kept until its final record.
+#[derive(Debug, Clone)]
+struct OpenFlow {
+    pair_new: f64,
+    pair_port_new: f64,
+    proc_port_new: f64,
+    proc_dst_new: f64,
+    chain: Option<Box<HopChain>>,
+    /// Bytes of this flow already added to its host's volume (sent, received by the internal host).
+    counted: (u64, u64),
+}
+
+/// What the context holds and has dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ContextStats {
+    pub entries: usize,
+    pub memory_bytes: usize,
+    /// Entries dropped to stay within the caps.
+    pub evicted: u64,
+    /// Records whose flow start was not seen (start-time features missing).
+    pub unstarted_records: u64,
+    /// Packet seconds the baseline has covered, and whether the learning period is over.
+    pub covered_s: f64,
+    pub learned: bool,
+}
+
+impl ContextStats {
+    pub fn line(&self) -> String {
+        format!(
+            "context: {} entries, {:.1} MiB, {} evicted, {} records without a seen start, baseline covers {:.0} s ({})",
+            self.entries,
+            self.memory_bytes as f64 / (1 << 20) as f64,
+            self.evicted,
+            self.unstarted_records,
+            self.covered_s,
+            if self.learned { "learned" } else { "still learning: novelty features missing" },
+        )
+    }
+}
+
+/// The context stage. [`Context::disabled`] keeps no state and writes NaN for every feature.
+pub struct Context {
+    enabled: bool,
+    cfg: ContextConfig,
+    baseline: Baseline,
+    sources: Sources,
+    chains: Chains,
+    beacons: Beacons,
+    dns: DnsDomains,
+    open: BoundedMap<OpenFlow>,
+    clock_ns: u64,
+    unstarted_records: u64,
+}
+
+impl Context {
+    pub fn new(cfg: ContextConfig) -> Context {
+        let l = cfg.limits;
+        let baseline = Baseline::new(BaselineLimits {
+            max_pairs: l.max_pairs,
+            max_destinations: l.max_destinations,
+            max_hosts: l.max_hosts,
+        });
+        Context::with_baseline(cfg, baseline)
+    }
+
+    /// A context that continues from a loaded baseline.
+    pub fn with_baseline(cfg: ContextConfig, baseline: Baseline) -> Context {
+        let l = cfg.limits;
+        Context {
+            enabled: true,
+            baseline,
+            sources: Sources::new(l.max_sources, l.max_peers_per_source),
+            chains: Chains::new(l.max_hosts, cfg.chain_window_ns),
+            beacons: Beacons::new(l.max_beacon_pairs),
+            dns: DnsDomains::new(DnsLimits {
+                max_domains: l.max_domains,
+                max_subdomains_per_domain: l.max_subdomains_per_domain,
+                max_flows: l.max_domains,
+            }),
+            open: BoundedMap::new(l.max_open_flows),
+            clock_ns: 0,
+            unstarted_records: 0,
+            cfg,
+        }
+    }
+
+    /// No context: every context feature is NaN, nothing is kept.
+    pub fn disabled() -> Context {
+        let tiny = ContextLimits {
+            max_pairs: 1,
+            max_destinations: 1,
+            max_hosts: 1,
+            max_sources: 1,
+            max_peers_per_source: 1,
+            max_beacon_pairs: 1,
+            max_domains: 1,
+            max_subdomains_per_domain: 1,
+            max_open_flows: 1,
+        };
+        Context { enabled: false, ..Context::new(ContextConfig { limits: tiny, ..ContextConfig::default() }) }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn config(&self) -> &ContextConfig {
+        &self.cfg
+    }
+
+    pub fn baseline(&self) -> &Baseline {
+        &self.baseline
+    }
+
+    fn learned(&self) -> bool {
+        self.baseline.covered_ns >= self.cfg.learning_period_ns
+    }
+
+    fn advance(&mut self, ts_ns: u64) -> u64 {
+        self.clock_ns = self.clock_ns.max(ts_ns);
+        self.baseline.observe_time(ts_ns);
+        self.clock_ns
+    }
+
+    /// Every packet, in capture order, before the flow table sees it.
+    #[inline]
+    pub fn packet(&mut self, meta: &PacketMeta<'_>) {
+        if self.enabled {
+            self.dns.observe(meta);
+        }
+    }
+
+    /// A flow starts: novelty, fan-out, chains and beaconing are decided here, at its first packet.
+    pub fn started(&mut self, start: &FlowStart) {
+        if !self.enabled {
+            return;
+        }
+        let now_s = secs(self.advance(start.ts_ns));
+        let learned = self.learned();
+        let (src, dst) = (start.src_ip(), start.dst_ip());
+        let dir = self.cfg.site.direction(src, dst);
+        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
+        let (src_h, dst_h) = (stable_hash(&[&src_b]), stable_hash(&[&dst_b]));
+        let class = start.responder_port().map(PortClass::of);
+        let class_byte = class.map_or(u8::MAX, |c| c as u8);
+        let pair = stable_hash(&[&src_b, &dst_b]);
+        let pair_new = Baseline::first_time(&mut self.baseline.pairs, pair, now_s);
+        let pair_port_new =
+            Baseline::first_time(&mut self.baseline.pair_ports, stable_hash(&[&src_b, &dst_b, &[class_byte]]), now_s);
+        let dst_internal = matches!(dir, NetDirection::Internal | NetDirection::Inbound);
+        let admin = class == Some(PortClass::Admin) && dst_internal;
+        let contact = PeerContact { dst: dst_h, admin, new_internal: learned && pair_new && dst_internal };
+        let max_peers = self.sources.max_peers;
+        self.sources.windows.entry(src_h, now_s, Default::default).0.contact(contact, now_s, max_peers);
+
+        let chain =
+            (admin && dir == NetDirection::Internal).then(|| Box::new(self.chains.connect(src, dst, start.ts_ns)));
+        match dir {
+            NetDirection::Outbound => {
+                self.beacons.start(pair, start.ts_ns);
+                self.baseline.reach(dst_h, src_h, now_s);
+            }
+            NetDirection::Inbound => {
+                self.baseline.reach(src_h, dst_h, now_s);
+            }
+            NetDirection::Internal | NetDirection::External => {}
+        }
+        let flag = |b: bool| {
+            if !learned {
+                f64::NAN
+            } else if b {
+                1.0
+            } else {
+                0.0
+            }
+        };
+        self.open.entry(start.flow_id(), now_s, || OpenFlow {
+            pair_new: flag(pair_new),
+            pair_port_new: flag(pair_port_new),
+            proc_port_new: f64::NAN,
+            proc_dst_new: f64::NAN,
+            chain,
+            counted: (0, 0),
+        });
+    }
+
+    /// Agent mode: the process behind a flow that has just started is known. Sets the flow's process
+    /// novelty (first time this executable uses this port class, this destination).
+    pub fn process(&mut self, start: &FlowStart, executable: &str) {
+        if !self.enabled {
+            return;
+        }
+        let now_s = secs(start.ts_ns);
+        let learned = self.learned();
+        let exe = executable.as_bytes();
+        let class_byte = start.responder_port().map_or(u8::MAX, |p| PortClass::of(p) as u8);
+        let port_new = Baseline::first_time(&mut self.baseline.proc_ports, stable_hash(&[exe, &[class_byte]]), now_s);
+        let dst_new =
+            Baseline::first_time(&mut self.baseline.proc_dsts, stable_hash(&[exe, &ip_bytes(start.dst_ip())]), now_s);
+        if let Some(open) = self.open.get_mut(start.flow_id(), now_s) {
+            let flag = |b: bool| {
+                if !learned {
+                    f64::NAN
+                } else if b {
+                    1.0
+                } else {
+                    0.0
+                }
+            };
+            open.proc_port_new = flag(port_new);
+            open.proc_dst_new = flag(dst_new);
+        }
+    }
+
+    /// A record leaves the flow table: update volumes and outcomes, then append the context features
+    /// (schema `flow-v2` order) and attach direction and chain.
+    pub fn enrich(&mut self, record: &mut FlowRecord) {
+        let at = record.features.len();
+        record.features.resize(at + names_len(), f64::NAN);
+        if !self.enabled {
+            return;
+        }
+        let now_ns = self.advance(record.end_ns);
+        let now_s = secs(now_ns);
+        let (src, dst) = (record.src_ip(), record.dst_ip());
+        let dir = self.cfg.site.direction(src, dst);
+        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
+        let src_h = stable_hash(&[&src_b]);
+        let is_final = record.kind == RecordKind::Final;
+
+        let open =
+            if is_final { self.open.remove(record.flow_id) } else { self.open.get_mut(record.flow_id, now_s).cloned() };
+        if open.is_none() {
+            self.unstarted_records += 1;
+        }
+
+        // The flow's internal host (source first) and its external peer, when it has them.
+        let host = if self.cfg.site.is_internal(src) {
+            Some((src_h, true))
+        } else if self.cfg.site.is_internal(dst) {
+            Some((stable_hash(&[&dst_b]), false))
+        } else {
+            None
+        };
+        if let (Some((host_h, host_is_src)), NetDirection::Outbound | NetDirection::Inbound) = (host, dir) {
+            let (sent, received) = if host_is_src {
+                (record.fwd_wire_bytes, record.bwd_wire_bytes)
+            } else {
+                (record.bwd_wire_bytes, record.fwd_wire_bytes)
+            };
+            let counted = open.as_ref().map_or((0, 0), |o| o.counted);
+            let (ds, dr) = (sent.saturating_sub(counted.0), received.saturating_sub(counted.1));
+            self.sources.bytes.entry(host_h, now_s, Default::default).0.add(ds, dr, now_s);
+            let offset = self.cfg.utc_offset;
+            self.baseline.hosts.entry(host_h, now_s, Default::default).0.add_sent(ds, now_s, offset);
+            if !is_final && let Some(o) = self.open.get_mut(record.flow_id, now_s) {
+                o.counted = (sent, received);
+            }
+        }
+        if is_final {
+            self.sources.windows.entry(src_h, now_s, Default::default).0.ended(failed(record), now_s);
+            self.dns.forget(&record.key);
+        }
+
+        let learned = self.learned();
+        let out = &mut record.features[at..];
+        let mut w = Writer { out, i: 0 };
+        w.put(f(dir == NetDirection::Outbound));
+        w.put(f(dir == NetDirection::Inbound));
+        w.put(f(dir == NetDirection::Internal));
+
+        let o = open.as_ref();
+        w.put(o.map_or(f64::NAN, |o| o.pair_new));
+        w.put(o.map_or(f64::NAN, |o| o.pair_port_new));
+        let window = self.sources.windows.get(src_h);
+        let win = |g: &dyn Fn(&sources::SourceWindow) -> f64| window.map_or(f64::NAN, g);
+        w.put(if learned { win(&|s| s.new_internal_peers(now_s, FIVE_MIN_S)) } else { f64::NAN });
+        w.put(if learned { win(&|s| s.new_internal_peers(now_s, HOUR_S)) } else { f64::NAN });
+
+        w.put(win(&|s| s.admin_fanout(now_s, FIVE_MIN_S)));
+        w.put(win(&|s| s.admin_fanout(now_s, HOUR_S)));
+        w.put(win(&|s| s.peers(now_s, FIVE_MIN_S)));
+        let (ended, failed) = window.map_or((0, 0), |s| s.outcomes_5m(now_s));
+        w.put(if window.is_some() { f64::from(ended) } else { f64::NAN });
+        w.put(if ended > 0 { f64::from(failed) / f64::from(ended) } else { f64::NAN });
+
+        w.put(o.and_then(|o| o.chain.as_ref()).map_or(0.0, |c| c.hops() as f64));
+
+        match host {
+            Some((host_h, _)) => {
+                let (out_10m, _) = self.sources.bytes.get(host_h).map_or((0, 0), |b| b.window(now_s, 10));
+                let (out_1h, in_1h) = self.sources.bytes.get(host_h).map_or((0, 0), |b| b.window(now_s, 60));
+                w.put(out_10m as f64);
+                w.put(out_1h as f64);
+                let (z, hour_z) = self
+                    .baseline
+                    .hosts
+                    .get(host_h)
+                    .map_or((f64::NAN, f64::NAN), |v| v.z_scores(now_s, self.cfg.utc_offset));
+                w.put(z);
+                w.put(hour_z);
+                w.put(((out_1h as f64 + 1.0) / (in_1h as f64 + 1.0)).log2());
+            }
+            None => w.skip(5),
+        }
+        let peer = match dir {
+            NetDirection::Outbound => Some(stable_hash(&[&dst_b])),
+            NetDirection::Inbound => Some(src_h),
+            NetDirection::Internal | NetDirection::External => None,
+        };
+        w.put(match peer {
+            Some(p) if learned => self.baseline.reach.get(p).map_or(0.0, |v| v.len() as f64),
+            _ => f64::NAN,
+        });
+
+        let n = dns_domains::NAMES.len();
+        self.dns.write(&record.key, now_ns, &mut w.out[w.i..w.i + n]);
+        w.i += n;
+
+        let n = beacon::NAMES.len();
+        if dir == NetDirection::Outbound {
+            self.beacons.write(stable_hash(&[&src_b, &dst_b]), now_ns, &mut w.out[w.i..w.i + n]);
+        }
+        w.i += n;
+
+        self.cfg.utc_offset.write(record.start_ns, &mut w.out[w.i..w.i + time::NAMES.len()]);
+        w.i += time::NAMES.len();
+
+        w.put(o.map_or(f64::NAN, |o| o.proc_port_new));
+        w.put(o.map_or(f64::NAN, |o| o.proc_dst_new));
+        debug_assert_eq!(w.i, names_len());
+
+        record.context.direction = Some(dir);
+        record.context.chain = open.and_then(|o| o.chain);
+    }
+
+    pub fn stats(&self) -> ContextStats {
+        let entries = self.baseline.entries()
+            + self.sources.windows.len()
+            + self.sources.bytes.len()
+            + self.chains.entries()
+            + self.beacons.entries()
+            + self.open.len();
+        let dns = self.dns.stats();
+        ContextStats {
+            entries: entries + dns.domains + dns.flows,
+            memory_bytes: self.baseline.memory_bytes()
+                + self.sources.memory_bytes()
+                + self.chains.memory_bytes()
+                + self.beacons.memory_bytes()
+                + self.dns.memory_bytes()
+                + self.open.table_bytes(),
+            evicted: self.baseline.evicted()
+                + self.sources.windows.evicted()
+                + self.sources.bytes.evicted()
+                + self.chains.evicted()
+                + self.beacons.evicted()
+                + self.open.evicted()
+                + dns.evicted_domains
+                + dns.evicted_flows,
+            unstarted_records: self.unstarted_records,
+            covered_s: self.baseline.covered_ns as f64 / 1e9,
+            learned: self.learned(),
+        }
+    }
+
+    /// The learned baseline, for saving.
+    pub fn into_baseline(self) -> Baseline {
+        self.baseline
+    }
+}
+
+/// Number of context features.
+pub fn names_len() -> usize {
+    static LEN: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| names().len());
+    *LEN
+}
+
+fn f(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// A flow that got nowhere: nothing came back, or a TCP connection refused or reset before any
+/// exchange (at most four packets, ended by RST).
+fn failed(r: &FlowRecord) -> bool {
+    r.bwd_packets == 0
+        || (r.key.proto == 6 && r.reason == crate::flow::EndReason::TcpRst && r.fwd_packets + r.bwd_packets <= 4)
+}
+
+struct Writer<'a> {
+    out: &'a mut [f64],
+    i: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, v: f64) {
+        self.out[self.i] = v;
+        self.i += 1;
+    }
+
+    fn skip(&mut self, n: usize) {
+        self.i += n;
+    }
+}
+
+#[cfg(test)]
+#[path = "context_tests.rs"]
+mod tests;

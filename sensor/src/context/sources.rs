@@ -1,0 +1,243 @@
+//! Short-term behaviour per source address over sliding windows of packet time: the peers it reached
+//! (any port, admin ports, new internal peers), how its flows ended (failed or not), and for internal
+//! hosts the bytes they exchanged with external peers.
+//!
+//! Per source: at most `max_peers` peers are tracked (a scan beyond that saturates the counts at the
+//! cap: the features read "at least this many"); flow outcomes in five one-minute buckets; bytes in
+//! sixty one-minute buckets (internal hosts with external traffic only). Sources are bounded by
+//! [`BoundedMap`]; the stalest are forgotten first.
+
+use super::bounded::BoundedMap;
+
+pub const FIVE_MIN_S: u32 = 300;
+pub const HOUR_S: u32 = 3600;
+const OUTCOME_BUCKETS: usize = 5;
+const BYTE_BUCKETS: usize = 60;
+
+/// One peer of a source. Times are packet seconds; 0 means never.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    dst: u32,
+    last_any: u32,
+    last_admin: u32,
+    /// When the source first reached this peer while it was new to the baseline (internal peers only).
+    new_at: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct OutcomeBucket {
+    minute: u32,
+    ended: u32,
+    failed: u32,
+}
+
+/// What one source did recently.
+#[derive(Debug, Clone, Default)]
+pub struct SourceWindow {
+    peers: Vec<Peer>,
+    outcomes: [OutcomeBucket; OUTCOME_BUCKETS],
+}
+
+/// How a flow's start relates to its source's peers.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerContact {
+    /// Stable hash of the destination address.
+    pub dst: u64,
+    pub admin: bool,
+    /// The destination is internal and new to the baseline for this source.
+    pub new_internal: bool,
+}
+
+impl SourceWindow {
+    pub fn contact(&mut self, c: PeerContact, now_s: u32, max_peers: usize) {
+        let dst = c.dst as u32;
+        let i = match self.peers.iter().position(|p| p.dst == dst) {
+            Some(i) => i,
+            None => {
+                if self.peers.len() >= max_peers {
+                    let cutoff = now_s.saturating_sub(HOUR_S);
+                    self.peers.retain(|p| p.last_any >= cutoff);
+                }
+                if self.peers.len() >= max_peers {
+                    let (oldest, _) =
+                        self.peers.iter().enumerate().min_by_key(|(_, p)| p.last_any).expect("peers is full");
+                    self.peers.swap_remove(oldest);
+                }
+                self.peers.push(Peer { dst, last_any: 0, last_admin: 0, new_at: 0 });
+                self.peers.len() - 1
+            }
+        };
+        let p = &mut self.peers[i];
+        p.last_any = p.last_any.max(now_s);
+        if c.admin {
+            p.last_admin = p.last_admin.max(now_s);
+        }
+        if c.new_internal && p.new_at == 0 {
+            p.new_at = now_s.max(1);
+        }
+    }
+
+    /// A flow of this source ended; `failed` when it was refused, reset or unanswered.
+    pub fn ended(&mut self, failed: bool, now_s: u32) {
+        let minute = now_s / 60;
+        let b = &mut self.outcomes[minute as usize % OUTCOME_BUCKETS];
+        if b.minute != minute {
+            *b = OutcomeBucket { minute, ended: 0, failed: 0 };
+        }
+        b.ended += 1;
+        b.failed += u32::from(failed);
+    }
+
+    fn count_since(&self, cutoff: u32, field: impl Fn(&Peer) -> u32) -> f64 {
+        self.peers.iter().filter(|p| field(p) != 0 && field(p) >= cutoff).count() as f64
+    }
+
+    pub fn admin_fanout(&self, now_s: u32, window_s: u32) -> f64 {
+        self.count_since(now_s.saturating_sub(window_s), |p| p.last_admin)
+    }
+
+    pub fn peers(&self, now_s: u32, window_s: u32) -> f64 {
+        self.count_since(now_s.saturating_sub(window_s), |p| p.last_any)
+    }
+
+    pub fn new_internal_peers(&self, now_s: u32, window_s: u32) -> f64 {
+        self.count_since(now_s.saturating_sub(window_s), |p| p.new_at)
+    }
+
+    /// (flows ended, failed) in the last five minutes (whole minutes, the current one included).
+    pub fn outcomes_5m(&self, now_s: u32) -> (u32, u32) {
+        let now_min = now_s / 60;
+        self.outcomes
+            .iter()
+            .filter(|b| b.minute + (OUTCOME_BUCKETS as u32) > now_min && b.minute <= now_min)
+            .fold((0, 0), |(e, f), b| (e + b.ended, f + b.failed))
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.peers.capacity() * std::mem::size_of::<Peer>()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ByteBucket {
+    minute: u32,
+    sent: u64,
+    received: u64,
+}
+
+/// Bytes an internal host exchanged with external peers, per minute over the last hour.
+#[derive(Debug, Clone)]
+pub struct HostBytes {
+    buckets: Box<[ByteBucket; BYTE_BUCKETS]>,
+}
+
+impl Default for HostBytes {
+    fn default() -> Self {
+        HostBytes { buckets: Box::new([ByteBucket::default(); BYTE_BUCKETS]) }
+    }
+}
+
+impl HostBytes {
+    pub fn add(&mut self, sent: u64, received: u64, now_s: u32) {
+        let minute = now_s / 60;
+        let b = &mut self.buckets[minute as usize % BYTE_BUCKETS];
+        if b.minute != minute {
+            *b = ByteBucket { minute, sent: 0, received: 0 };
+        }
+        b.sent += sent;
+        b.received += received;
+    }
+
+    /// (sent, received) over the last `minutes` whole minutes, the current one included.
+    pub fn window(&self, now_s: u32, minutes: u32) -> (u64, u64) {
+        let now_min = now_s / 60;
+        self.buckets
+            .iter()
+            .filter(|b| b.minute + minutes > now_min && b.minute <= now_min)
+            .fold((0, 0), |(s, r), b| (s + b.sent, r + b.received))
+    }
+
+    pub const HEAP_BYTES: usize = std::mem::size_of::<[ByteBucket; BYTE_BUCKETS]>();
+}
+
+/// All sources' windows, bounded.
+#[derive(Debug)]
+pub struct Sources {
+    pub windows: BoundedMap<SourceWindow>,
+    pub bytes: BoundedMap<HostBytes>,
+    pub max_peers: usize,
+}
+
+impl Sources {
+    pub fn new(max_sources: usize, max_peers: usize) -> Sources {
+        Sources {
+            windows: BoundedMap::new(max_sources),
+            bytes: BoundedMap::new(max_sources),
+            max_peers: max_peers.max(1),
+        }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.windows.table_bytes()
+            + self.windows.iter().map(|(_, _, w)| w.heap_bytes()).sum::<usize>()
+            + self.bytes.table_bytes()
+            + self.bytes.len() * HostBytes::HEAP_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(dst: u64, admin: bool) -> PeerContact {
+        PeerContact { dst, admin, new_internal: admin }
+    }
+
+    #[test]
+    fn windows_count_distinct_peers_and_slide() {
+        let mut w = SourceWindow::default();
+        for d in 0..50 {
+            w.contact(contact(d, true), 1000 + d as u32, 256);
+        }
+        w.contact(contact(7, true), 1060, 256);
+        assert_eq!(w.admin_fanout(1060, FIVE_MIN_S), 50.0);
+        assert_eq!(w.new_internal_peers(1060, HOUR_S), 50.0);
+        // Ten minutes on, no admin contact falls within the last five minutes; all within the hour.
+        assert_eq!(w.admin_fanout(1000 + 600, FIVE_MIN_S), 0.0);
+        assert_eq!(w.admin_fanout(1000 + 600, HOUR_S), 50.0);
+        assert_eq!(w.admin_fanout(1000 + 3600 + 61, HOUR_S), 0.0);
+    }
+
+    #[test]
+    fn peer_cap_saturates_counts() {
+        let mut w = SourceWindow::default();
+        for d in 0..1000 {
+            w.contact(contact(d, false), 5000, 64);
+        }
+        assert_eq!(w.peers(5000, FIVE_MIN_S), 64.0);
+        assert!(w.peers.len() <= 64);
+    }
+
+    #[test]
+    fn outcomes_cover_five_minutes() {
+        let mut w = SourceWindow::default();
+        for i in 0..10 {
+            w.ended(i % 2 == 0, 600 + i * 30);
+        }
+        assert_eq!(w.outcomes_5m(600 + 9 * 30), (10, 5));
+        // Seven minutes on, the first minutes have left the window.
+        let (ended, _) = w.outcomes_5m(600 + 7 * 60);
+        assert!(ended < 10);
+        assert_eq!(w.outcomes_5m(600 + 20 * 60), (0, 0));
+    }
+
+    #[test]
+    fn host_bytes_windows() {
+        let mut h = HostBytes::default();
+        h.add(1000, 10, 60 * 100);
+        h.add(500, 5, 60 * 105);
+        assert_eq!(h.window(60 * 105, 10), (1500, 15));
+        assert_eq!(h.window(60 * 105, 1), (500, 5));
+        assert_eq!(h.window(60 * 170, 60), (0, 0));
+    }
+}
