@@ -33,9 +33,9 @@
 //! `max_subdomains_per_domain` subdomain hashes with the minute each was last seen. When that map is
 //! full, entries that left the hour are pruned first (only when one can have, so a full map costs no
 //! scan per query); if it is still full the new subdomain is not tracked: the count **saturates** at
-//! the cap while the tracked ones stay in the window. Worst case memory is about `max_domains ×
-//! (750 + 17 × 8/7 × max_subdomains_per_domain)` bytes plus 17 bytes per flow link (hash-table slack
-//! aside), all reported by [`DnsDomains::memory_bytes`].
+//! the cap while the tracked ones stay in the window. Memory is at worst about `max_domains × (850 +
+//! 34 × max_subdomains_per_domain) + 50 × max_flows` bytes (hash tables grow by doubling), all of it
+//! reported by [`DnsDomains::memory_bytes`].
 //!
 //! **Missing values.** All four are NaN when the flow sent no counted query, or when its domain's state
 //! was evicted; a linked domain with nothing left in the windows gives zeros.
