@@ -1,7 +1,8 @@
 //! The learned baseline: what this site's hosts normally do, kept across restarts (see
 //! [`super::state_file`]).
 //!
-//! - **Pairs**: which source has talked to which destination, and on which port class (novelty).
+//! - **Pairs**: which source has talked to which destination, and on which port classes (novelty):
+//!   one entry per pair with a bit per port class, so one lookup answers both questions.
 //! - **Destination reach**: how many internal hosts talk to each external destination (rarity),
 //!   counted exactly up to [`REACH_CAP`] hosts.
 //! - **Host volume**: per internal host, the bytes it sends to external destinations, summarised over
@@ -144,8 +145,8 @@ pub struct Baseline {
     /// Packet time the baseline has observed (gaps over an hour not counted).
     pub covered_ns: u64,
     last_ns: u64,
-    pub pairs: BoundedMap<()>,
-    pub pair_ports: BoundedMap<()>,
+    /// Pair → bit mask of the port classes used ([`Baseline::class_bit`]).
+    pub pairs: BoundedMap<u16>,
     /// External destination → internal sources (hashes truncated to 32 bits), at most [`REACH_CAP`].
     pub reach: BoundedMap<Vec<u32>>,
     pub hosts: BoundedMap<HostVolume>,
@@ -159,7 +160,6 @@ impl Baseline {
             covered_ns: 0,
             last_ns: 0,
             pairs: BoundedMap::new(l.max_pairs),
-            pair_ports: BoundedMap::new(l.max_pairs),
             reach: BoundedMap::new(l.max_destinations),
             hosts: BoundedMap::new(l.max_hosts),
             proc_ports: BoundedMap::new(l.max_pairs),
@@ -173,6 +173,19 @@ impl Baseline {
             self.covered_ns += ts_ns - self.last_ns;
         }
         self.last_ns = self.last_ns.max(ts_ns);
+    }
+
+    /// The bit of a port class in a pair's mask (`None`: a protocol without ports).
+    pub fn class_bit(class: Option<u8>) -> u16 {
+        1 << class.map_or(15, |c| c.min(14))
+    }
+
+    /// Marks the pair `key` as seen using port class bit `bit`: (pair new, pair new on this class).
+    pub fn pair_seen(&mut self, key: u64, bit: u16, now_s: u32) -> (bool, bool) {
+        let (mask, created) = self.pairs.entry(key, now_s, || 0);
+        let class_new = *mask & bit == 0;
+        *mask |= bit;
+        (created, class_new)
     }
 
     /// Marks `key` as seen in `set`; true when it was not there before.
@@ -192,7 +205,6 @@ impl Baseline {
 
     pub fn memory_bytes(&self) -> usize {
         self.pairs.table_bytes()
-            + self.pair_ports.table_bytes()
             + self.reach.table_bytes()
             + self.reach.iter().map(|(_, _, v)| v.capacity() * 4).sum::<usize>()
             + self.hosts.table_bytes()
@@ -201,17 +213,11 @@ impl Baseline {
     }
 
     pub fn entries(&self) -> usize {
-        self.pairs.len()
-            + self.pair_ports.len()
-            + self.reach.len()
-            + self.hosts.len()
-            + self.proc_ports.len()
-            + self.proc_dsts.len()
+        self.pairs.len() + self.reach.len() + self.hosts.len() + self.proc_ports.len() + self.proc_dsts.len()
     }
 
     pub fn evicted(&self) -> u64 {
         self.pairs.evicted()
-            + self.pair_ports.evicted()
             + self.reach.evicted()
             + self.hosts.evicted()
             + self.proc_ports.evicted()

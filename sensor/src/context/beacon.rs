@@ -27,9 +27,14 @@ impl Beacons {
     pub fn start(&mut self, pair: u64, ts_ns: u64) {
         let (v, _) = self.starts.entry(pair, super::bounded::secs(ts_ns), Vec::new);
         let at = v.partition_point(|&t| t <= ts_ns);
-        v.insert(at, ts_ns);
-        if v.len() > KEEP {
+        if v.len() == KEEP {
+            if at == 0 {
+                return;
+            }
             v.remove(0);
+            v.insert(at - 1, ts_ns);
+        } else {
+            v.insert(at, ts_ns);
         }
     }
 
@@ -39,7 +44,12 @@ impl Beacons {
             return;
         };
         out[0] = v.iter().filter(|&&t| t <= now_ns && now_ns - t <= HOUR_NS).count() as f64;
-        let mut gaps: Vec<f64> = v.windows(2).map(|w| (w[1] - w[0]) as f64 / 1e9).collect();
+        let mut buf = [0.0f64; KEEP];
+        let n = v.len().saturating_sub(1);
+        for (g, w) in buf.iter_mut().zip(v.windows(2)) {
+            *g = (w[1] - w[0]) as f64 / 1e9;
+        }
+        let gaps = &mut buf[..n];
         if gaps.len() < MIN_INTERVALS {
             out[1] = f64::NAN;
             out[2] = f64::NAN;

@@ -46,7 +46,7 @@ use bounded::{BoundedMap, ip_bytes, secs, stable_hash};
 use chains::Chains;
 use dns_domains::{DnsDomains, DnsLimits};
 use site::Site;
-use sources::{FIVE_MIN_S, HOUR_S, PeerContact, Sources};
+use sources::{PeerContact, PeerCounts, Sources};
 use time::UtcOffset;
 
 use crate::decode::PacketMeta;
@@ -141,14 +141,20 @@ impl Default for ContextConfig {
     }
 }
 
-/// Facts of a flow's start, kept until its final record.
+/// Facts of a flow's start (1.0 / 0.0, NaN while learning).
 #[derive(Debug, Clone)]
-struct OpenFlow {
+struct StartFacts {
     pair_new: f64,
     pair_port_new: f64,
     proc_port_new: f64,
     proc_dst_new: f64,
     chain: Option<Box<HopChain>>,
+}
+
+/// A flow between its start and its final record.
+#[derive(Debug)]
+struct OpenFlow {
+    facts: StartFacts,
     /// Bytes of this flow already added to its host's volume (sent, received by the internal host).
     counted: (u64, u64),
 }
@@ -285,11 +291,9 @@ impl Context {
         let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
         let (src_h, dst_h) = (stable_hash(&[&src_b]), stable_hash(&[&dst_b]));
         let class = start.responder_port().map(PortClass::of);
-        let class_byte = class.map_or(u8::MAX, |c| c as u8);
         let pair = stable_hash(&[&src_b, &dst_b]);
-        let pair_new = Baseline::first_time(&mut self.baseline.pairs, pair, now_s);
-        let pair_port_new =
-            Baseline::first_time(&mut self.baseline.pair_ports, stable_hash(&[&src_b, &dst_b, &[class_byte]]), now_s);
+        let (pair_new, pair_port_new) =
+            self.baseline.pair_seen(pair, Baseline::class_bit(class.map(|c| c as u8)), now_s);
         let dst_internal = matches!(dir, NetDirection::Internal | NetDirection::Inbound);
         let admin = class == Some(PortClass::Admin) && dst_internal;
         let contact = PeerContact { dst: dst_h, admin, new_internal: learned && pair_new && dst_internal };
@@ -318,11 +322,13 @@ impl Context {
             }
         };
         self.open.entry(start.flow_id(), now_s, || OpenFlow {
-            pair_new: flag(pair_new),
-            pair_port_new: flag(pair_port_new),
-            proc_port_new: f64::NAN,
-            proc_dst_new: f64::NAN,
-            chain,
+            facts: StartFacts {
+                pair_new: flag(pair_new),
+                pair_port_new: flag(pair_port_new),
+                proc_port_new: f64::NAN,
+                proc_dst_new: f64::NAN,
+                chain,
+            },
             counted: (0, 0),
         });
     }
@@ -350,8 +356,8 @@ impl Context {
                     0.0
                 }
             };
-            open.proc_port_new = flag(port_new);
-            open.proc_dst_new = flag(dst_new);
+            open.facts.proc_port_new = flag(port_new);
+            open.facts.proc_dst_new = flag(dst_new);
         }
     }
 
@@ -371,11 +377,19 @@ impl Context {
         let src_h = stable_hash(&[&src_b]);
         let is_final = record.kind == RecordKind::Final;
 
-        let open =
-            if is_final { self.open.remove(record.flow_id) } else { self.open.get_mut(record.flow_id, now_s).cloned() };
-        if open.is_none() {
-            self.unstarted_records += 1;
-        }
+        // The flow's start facts; the open entry keeps the bytes already counted into volumes.
+        let found = if is_final {
+            self.open.remove(record.flow_id).map(|o| (o.facts, o.counted))
+        } else {
+            self.open.get_mut(record.flow_id, now_s).map(|o| (o.facts.clone(), o.counted))
+        };
+        let (start, counted) = match found {
+            Some((facts, counted)) => (Some(facts), counted),
+            None => {
+                self.unstarted_records += 1;
+                (None, (0, 0))
+            }
+        };
 
         // The flow's internal host (source first) and its external peer, when it has them.
         let host = if self.cfg.site.is_internal(src) {
@@ -391,7 +405,6 @@ impl Context {
             } else {
                 (record.bwd_wire_bytes, record.fwd_wire_bytes)
             };
-            let counted = open.as_ref().map_or((0, 0), |o| o.counted);
             let (ds, dr) = (sent.saturating_sub(counted.0), received.saturating_sub(counted.1));
             self.sources.bytes.entry(host_h, now_s, Default::default).0.add(ds, dr, now_s);
             let offset = self.cfg.utc_offset;
@@ -400,9 +413,13 @@ impl Context {
                 o.counted = (sent, received);
             }
         }
+        // Only flows to port 53 can carry a counted DNS query (see dns_domains).
+        let dns_flow = matches!(record.key.proto, 6 | 17) && record.dst_port() == 53;
         if is_final {
             self.sources.windows.entry(src_h, now_s, Default::default).0.ended(failed(record), now_s);
-            self.dns.forget(&record.key);
+            if dns_flow {
+                self.dns.forget(&record.key);
+            }
         }
 
         let learned = self.learned();
@@ -412,17 +429,18 @@ impl Context {
         w.put(f(dir == NetDirection::Inbound));
         w.put(f(dir == NetDirection::Internal));
 
-        let o = open.as_ref();
+        let o = start.as_ref();
         w.put(o.map_or(f64::NAN, |o| o.pair_new));
         w.put(o.map_or(f64::NAN, |o| o.pair_port_new));
         let window = self.sources.windows.get(src_h);
-        let win = |g: &dyn Fn(&sources::SourceWindow) -> f64| window.map_or(f64::NAN, g);
-        w.put(if learned { win(&|s| s.new_internal_peers(now_s, FIVE_MIN_S)) } else { f64::NAN });
-        w.put(if learned { win(&|s| s.new_internal_peers(now_s, HOUR_S)) } else { f64::NAN });
+        let counts = window.map(|s| s.counts(now_s));
+        let count = |g: fn(&PeerCounts) -> u32| counts.as_ref().map_or(f64::NAN, |c| f64::from(g(c)));
+        w.put(if learned { count(|c| c.new_5m) } else { f64::NAN });
+        w.put(if learned { count(|c| c.new_1h) } else { f64::NAN });
 
-        w.put(win(&|s| s.admin_fanout(now_s, FIVE_MIN_S)));
-        w.put(win(&|s| s.admin_fanout(now_s, HOUR_S)));
-        w.put(win(&|s| s.peers(now_s, FIVE_MIN_S)));
+        w.put(count(|c| c.admin_5m));
+        w.put(count(|c| c.admin_1h));
+        w.put(count(|c| c.any_5m));
         let (ended, failed) = window.map_or((0, 0), |s| s.outcomes_5m(now_s));
         w.put(if window.is_some() { f64::from(ended) } else { f64::NAN });
         w.put(if ended > 0 { f64::from(failed) / f64::from(ended) } else { f64::NAN });
@@ -431,8 +449,8 @@ impl Context {
 
         match host {
             Some((host_h, _)) => {
-                let (out_10m, _) = self.sources.bytes.get(host_h).map_or((0, 0), |b| b.window(now_s, 10));
-                let (out_1h, in_1h) = self.sources.bytes.get(host_h).map_or((0, 0), |b| b.window(now_s, 60));
+                let (out_10m, out_1h, in_1h) =
+                    self.sources.bytes.get(host_h).map_or((0, 0, 0), |b| b.windows_10m_1h(now_s));
                 w.put(out_10m as f64);
                 w.put(out_1h as f64);
                 let (z, hour_z) = self
@@ -457,7 +475,9 @@ impl Context {
         });
 
         let n = dns_domains::NAMES.len();
-        self.dns.write(&record.key, now_ns, &mut w.out[w.i..w.i + n]);
+        if dns_flow {
+            self.dns.write(&record.key, now_ns, &mut w.out[w.i..w.i + n]);
+        }
         w.i += n;
 
         let n = beacon::NAMES.len();
@@ -474,7 +494,7 @@ impl Context {
         debug_assert_eq!(w.i, names_len());
 
         record.context.direction = Some(dir);
-        record.context.chain = open.and_then(|o| o.chain);
+        record.context.chain = start.and_then(|o| o.chain);
     }
 
     pub fn stats(&self) -> ContextStats {

@@ -31,6 +31,16 @@ struct OutcomeBucket {
     failed: u32,
 }
 
+/// Distinct peers of a source within the windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCounts {
+    pub admin_5m: u32,
+    pub admin_1h: u32,
+    pub any_5m: u32,
+    pub new_5m: u32,
+    pub new_1h: u32,
+}
+
 /// What one source did recently.
 #[derive(Debug, Clone, Default)]
 pub struct SourceWindow {
@@ -88,20 +98,19 @@ impl SourceWindow {
         b.failed += u32::from(failed);
     }
 
-    fn count_since(&self, cutoff: u32, field: impl Fn(&Peer) -> u32) -> f64 {
-        self.peers.iter().filter(|p| field(p) != 0 && field(p) >= cutoff).count() as f64
-    }
-
-    pub fn admin_fanout(&self, now_s: u32, window_s: u32) -> f64 {
-        self.count_since(now_s.saturating_sub(window_s), |p| p.last_admin)
-    }
-
-    pub fn peers(&self, now_s: u32, window_s: u32) -> f64 {
-        self.count_since(now_s.saturating_sub(window_s), |p| p.last_any)
-    }
-
-    pub fn new_internal_peers(&self, now_s: u32, window_s: u32) -> f64 {
-        self.count_since(now_s.saturating_sub(window_s), |p| p.new_at)
+    /// All peer counts at `now_s`, in one pass over the peers.
+    pub fn counts(&self, now_s: u32) -> PeerCounts {
+        let (short, hour) = (now_s.saturating_sub(FIVE_MIN_S), now_s.saturating_sub(HOUR_S));
+        let within = |t: u32, cutoff: u32| u32::from(t != 0 && t >= cutoff);
+        let mut c = PeerCounts::default();
+        for p in &self.peers {
+            c.admin_5m += within(p.last_admin, short);
+            c.admin_1h += within(p.last_admin, hour);
+            c.any_5m += within(p.last_any, short);
+            c.new_5m += within(p.new_at, short);
+            c.new_1h += within(p.new_at, hour);
+        }
+        c
     }
 
     /// (flows ended, failed) in the last five minutes (whole minutes, the current one included).
@@ -148,13 +157,18 @@ impl HostBytes {
         b.received += received;
     }
 
-    /// (sent, received) over the last `minutes` whole minutes, the current one included.
-    pub fn window(&self, now_s: u32, minutes: u32) -> (u64, u64) {
+    /// (sent in the last 10 minutes, sent and received in the last hour), in one pass.
+    pub fn windows_10m_1h(&self, now_s: u32) -> (u64, u64, u64) {
         let now_min = now_s / 60;
-        self.buckets
-            .iter()
-            .filter(|b| b.minute + minutes > now_min && b.minute <= now_min)
-            .fold((0, 0), |(s, r), b| (s + b.sent, r + b.received))
+        let mut out = (0, 0, 0);
+        for b in self.buckets.iter().filter(|b| b.minute <= now_min && b.minute + 60 > now_min) {
+            if b.minute + 10 > now_min {
+                out.0 += b.sent;
+            }
+            out.1 += b.sent;
+            out.2 += b.received;
+        }
+        out
     }
 
     pub const HEAP_BYTES: usize = std::mem::size_of::<[ByteBucket; BYTE_BUCKETS]>();
@@ -200,12 +214,12 @@ mod tests {
             w.contact(contact(d, true), 1000 + d as u32, 256);
         }
         w.contact(contact(7, true), 1060, 256);
-        assert_eq!(w.admin_fanout(1060, FIVE_MIN_S), 50.0);
-        assert_eq!(w.new_internal_peers(1060, HOUR_S), 50.0);
+        let c = w.counts(1060);
+        assert_eq!((c.admin_5m, c.admin_1h, c.any_5m, c.new_5m, c.new_1h), (50, 50, 50, 50, 50));
         // Ten minutes on, no admin contact falls within the last five minutes; all within the hour.
-        assert_eq!(w.admin_fanout(1000 + 600, FIVE_MIN_S), 0.0);
-        assert_eq!(w.admin_fanout(1000 + 600, HOUR_S), 50.0);
-        assert_eq!(w.admin_fanout(1000 + 3600 + 61, HOUR_S), 0.0);
+        let c = w.counts(1000 + 600);
+        assert_eq!((c.admin_5m, c.admin_1h, c.new_1h), (0, 50, 50));
+        assert_eq!(w.counts(1000 + 3600 + 61), PeerCounts::default());
     }
 
     #[test]
@@ -214,7 +228,7 @@ mod tests {
         for d in 0..1000 {
             w.contact(contact(d, false), 5000, 64);
         }
-        assert_eq!(w.peers(5000, FIVE_MIN_S), 64.0);
+        assert_eq!(w.counts(5000).any_5m, 64);
         assert!(w.peers.len() <= 64);
     }
 
@@ -236,8 +250,9 @@ mod tests {
         let mut h = HostBytes::default();
         h.add(1000, 10, 60 * 100);
         h.add(500, 5, 60 * 105);
-        assert_eq!(h.window(60 * 105, 10), (1500, 15));
-        assert_eq!(h.window(60 * 105, 1), (500, 5));
-        assert_eq!(h.window(60 * 170, 60), (0, 0));
+        assert_eq!(h.windows_10m_1h(60 * 170), (0, 0, 0));
+        assert_eq!(h.windows_10m_1h(60 * 105), (1500, 1500, 15));
+        assert_eq!(h.windows_10m_1h(60 * 114), (500, 1500, 15));
+        assert_eq!(h.windows_10m_1h(60 * 115), (0, 1500, 15));
     }
 }

@@ -5,7 +5,8 @@
 //! "SENSORCTX\n"                     magic, 10 bytes
 //! u32 version                        FORMAT_VERSION
 //! u64 covered_ns                     packet time the baseline has seen
-//! pairs, pair_ports, proc_ports, proc_dsts:   u64 count, then count × (u64 key, u32 last seen)
+//! pairs:                             u64 count, then count × (u64 key, u32 last seen, u16 port-class mask)
+//! proc_ports, proc_dsts:             u64 count, then count × (u64 key, u32 last seen)
 //! reach:                             u64 count, then count × (u64 key, u32 seen, u8 n, n × u32 source)
 //! hosts:                             u64 count, then count × (u64 key, u32 seen, host volume, 524 bytes)
 //! [u8; 32] SHA-256 of everything above
@@ -48,7 +49,13 @@ pub fn save(baseline: &Baseline, path: &Path) -> Result<(), StateError> {
     b.extend_from_slice(MAGIC);
     b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     b.extend_from_slice(&baseline.covered_ns.to_le_bytes());
-    for set in [&baseline.pairs, &baseline.pair_ports, &baseline.proc_ports, &baseline.proc_dsts] {
+    b.extend_from_slice(&(baseline.pairs.len() as u64).to_le_bytes());
+    for (k, seen, mask) in baseline.pairs.iter() {
+        b.extend_from_slice(&k.to_le_bytes());
+        b.extend_from_slice(&seen.to_le_bytes());
+        b.extend_from_slice(&mask.to_le_bytes());
+    }
+    for set in [&baseline.proc_ports, &baseline.proc_dsts] {
         b.extend_from_slice(&(set.len() as u64).to_le_bytes());
         for (k, seen, ()) in set.iter() {
             b.extend_from_slice(&k.to_le_bytes());
@@ -121,8 +128,13 @@ pub fn load(path: &Path, limits: BaselineLimits) -> Result<Baseline, StateError>
     let mut r = Reader { b: body, at: 14 };
     let mut baseline = Baseline::new(limits);
     baseline.covered_ns = r.u64().ok_or_else(|| damaged("truncated header"))?;
-    let sets: [&mut BoundedMap<()>; 4] =
-        [&mut baseline.pairs, &mut baseline.pair_ports, &mut baseline.proc_ports, &mut baseline.proc_dsts];
+    let n = r.u64().ok_or_else(|| damaged("truncated pair section"))?;
+    for _ in 0..n {
+        let (k, seen) = r.key_seen().ok_or_else(|| damaged("truncated pair entry"))?;
+        let mask = r.u16().ok_or_else(|| damaged("truncated pair entry"))?;
+        baseline.pairs.restore(k, seen, mask);
+    }
+    let sets: [&mut BoundedMap<()>; 2] = [&mut baseline.proc_ports, &mut baseline.proc_dsts];
     for set in sets {
         let n = r.u64().ok_or_else(|| damaged("truncated pair section"))?;
         for _ in 0..n {
@@ -203,6 +215,9 @@ impl Reader<'_> {
     fn u8(&mut self) -> Option<u8> {
         self.take::<1>().map(|b| b[0])
     }
+    fn u16(&mut self) -> Option<u16> {
+        self.take().map(u16::from_le_bytes)
+    }
     fn u32(&mut self) -> Option<u32> {
         self.take().map(u32::from_le_bytes)
     }
@@ -240,8 +255,7 @@ mod tests {
         let mut b = Baseline::new(LIMITS);
         b.covered_ns = 7_200_000_000_000;
         for k in 0..100u64 {
-            Baseline::first_time(&mut b.pairs, k, 1000 + k as u32);
-            Baseline::first_time(&mut b.pair_ports, k * 3, 1000);
+            b.pair_seen(k, Baseline::class_bit(Some((k % 7) as u8)), 1000 + k as u32);
         }
         Baseline::first_time(&mut b.proc_dsts, 42, 5);
         for s in 0..40 {
@@ -264,7 +278,7 @@ mod tests {
         let back = load(&path, LIMITS).unwrap();
         assert_eq!(back.covered_ns, b.covered_ns);
         assert_eq!(back.pairs.len(), 100);
-        assert_eq!(back.pair_ports.len(), 100);
+        assert_eq!(back.pairs.get(12), Some(&Baseline::class_bit(Some(5))));
         assert_eq!(back.proc_dsts.len(), 1);
         assert_eq!(back.reach.get(9).unwrap().len(), REACH_CAP);
         assert_eq!(back.hosts.get(77), b.hosts.get(77));
