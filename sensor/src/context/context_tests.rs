@@ -357,3 +357,41 @@ fn a_flood_of_new_sources_stays_within_the_caps() {
     assert!(s.evicted > 10_000, "evictions counted: {}", s.evicted);
     assert!(peak < 4 << 20, "peak memory {peak} bytes");
 }
+
+#[test]
+fn a_dns_flow_whose_only_record_is_final_gets_its_domain_features() {
+    use crate::decode::{Fragment, PacketMeta, Transport};
+    let mut ctx = learned_context();
+    let f = Flow { src: ip("10.0.0.5"), dst: ip("10.0.0.53"), sport: 53000, dport: 53, proto: 17, start_ns: T0 };
+    // One query for www.example.com (id 1, RD, one question, type A, class IN).
+    let mut query = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in ["www", "example", "com"] {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let meta = PacketMeta {
+        ts_ns: T0,
+        wire_len: 14 + 28 + query.len() as u32,
+        vlan: 0,
+        src: f.src,
+        dst: f.dst,
+        proto: 17,
+        ip_len: 28 + query.len() as u32,
+        header_len: 28,
+        payload_len: query.len() as u32,
+        payload: &query,
+        transport: Transport::Udp { src_port: f.sport, dst_port: 53 },
+        fragment: Fragment::None,
+    };
+    ctx.started(&f.start());
+    ctx.packet(&meta);
+    let mut r = f.record(RecordKind::Final, T0 + 120 * S, (1, 1), (80, 120), EndReason::IdleTimeout);
+    ctx.enrich(&mut r);
+    assert_eq!(get(&r, "ctx_dns_domain_queries_1h"), 1.0);
+    assert_eq!(get(&r, "ctx_dns_domain_subdomains_1h"), 1.0);
+    // The link is dropped with the final record: a later record of the same key finds nothing.
+    let mut again = f.record(RecordKind::Final, T0 + 121 * S, (1, 1), (80, 120), EndReason::IdleTimeout);
+    ctx.enrich(&mut again);
+    assert!(get(&again, "ctx_dns_domain_queries_1h").is_nan());
+}

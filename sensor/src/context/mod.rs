@@ -417,9 +417,6 @@ impl Context {
         let dns_flow = matches!(record.key.proto, 6 | 17) && record.dst_port() == 53;
         if is_final {
             self.sources.windows.entry(src_h, now_s, Default::default).0.ended(failed(record), now_s);
-            if dns_flow {
-                self.dns.forget(&record.key);
-            }
         }
 
         let learned = self.learned();
@@ -477,6 +474,9 @@ impl Context {
         let n = dns_domains::NAMES.len();
         if dns_flow {
             self.dns.write(&record.key, now_ns, &mut w.out[w.i..w.i + n]);
+            if is_final {
+                self.dns.forget(&record.key);
+            }
         }
         w.i += n;
 
