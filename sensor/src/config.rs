@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::alert::PolicyConfig;
-use crate::context::baseline::BaselineLimits;
 use crate::context::site::{DEFAULT_SITE_NETWORKS, Site};
 use crate::context::state_file::{self, Loaded};
 use crate::context::time::UtcOffset;
@@ -314,6 +313,14 @@ fn secs_to_ns(path: &str, field: &'static str, value: f64) -> Result<u64, Config
 }
 
 impl Config {
+    /// The config file given on the command line, or the defaults; with the name errors use.
+    pub fn load_or_default(path: Option<&Path>) -> Result<(Config, String), ConfigError> {
+        match path {
+            Some(p) => Ok((Config::load(p)?, p.display().to_string())),
+            None => Ok((Config::default(), "defaults".to_string())),
+        }
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let name = path.display().to_string();
@@ -419,11 +426,7 @@ impl Config {
             return Ok((Context::new(cfg), None));
         }
         let path = self.context.state_file.clone();
-        let limits = BaselineLimits {
-            max_pairs: cfg.limits.max_pairs,
-            max_destinations: cfg.limits.max_destinations,
-            max_hosts: cfg.limits.max_hosts,
-        };
+        let limits = cfg.limits.baseline();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let (baseline, loaded) = state_file::load_or_set_aside(&path, limits, now)?;
         match loaded {

@@ -11,10 +11,7 @@ use crate::context::state_file;
 use crate::pipeline::run_file;
 
 pub fn run(pcaps: &[PathBuf], state: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let (mut cfg, cfg_name) = match &config {
-        Some(path) => (Config::load(path)?, path.display().to_string()),
-        None => (Config::default(), "defaults".to_string()),
-    };
+    let (mut cfg, cfg_name) = Config::load_or_default(config.as_deref())?;
     if !cfg.context.enabled {
         anyhow::bail!("{cfg_name}: [context] enabled = false: there is no baseline to prime");
     }

@@ -21,10 +21,7 @@ pub(super) fn extract(
     truth: Option<PathBuf>,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (cfg, cfg_name) = match &config {
-        Some(path) => (Config::load(path)?, path.display().to_string()),
-        None => (Config::default(), "defaults".to_string()),
-    };
+    let (cfg, cfg_name) = Config::load_or_default(config.as_deref())?;
     let flow = cfg.flow_table(&cfg_name)?;
     // The baseline file, when configured, is read (so the table matches what the sensor would
     // compute) but never written: extract does not teach the sensor.

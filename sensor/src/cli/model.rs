@@ -37,10 +37,7 @@ pub(super) fn sign(key: &Path, models: &[PathBuf], check: bool) -> anyhow::Resul
 }
 
 pub(super) fn check(file: &Path, config: Option<&Path>, allow_unsigned: bool) -> anyhow::Result<ExitCode> {
-    let (cfg, name) = match config {
-        Some(p) => (Config::load(p)?, p.display().to_string()),
-        None => (Config::default(), "defaults".to_string()),
-    };
+    let (cfg, name) = Config::load_or_default(config)?;
     let trust = TrustPolicy { trusted: cfg.trusted_keys(&name)?, allow_unsigned };
     let (model, provenance) = match load_file(file, &trust) {
         Ok(m) => m,

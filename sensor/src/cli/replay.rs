@@ -83,10 +83,7 @@ pub(crate) fn describe(set: &ModelSet) -> Vec<String> {
 
 pub(super) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     install_sighup_handler();
-    let (cfg, cfg_name) = match &args.config {
-        Some(path) => (Config::load(path)?, path.display().to_string()),
-        None => (Config::default(), "defaults".to_string()),
-    };
+    let (cfg, cfg_name) = Config::load_or_default(args.config.as_deref())?;
     let flow = cfg.flow_table(&cfg_name)?;
     // The baseline file, when configured, is read but not written (`sensor baseline` primes it).
     let (mut context, _) = cfg.open_context(&cfg_name)?;
