@@ -64,6 +64,20 @@ fn read_events(path: &Path) -> Rows {
     rows
 }
 
+/// `sensor extract --quiet` of `pcap` into `table` with `config`.
+fn extract(pcap: &Path, table: &Path, config: &Path) -> std::process::Output {
+    sensor([
+        "extract".as_ref(),
+        "--pcap".as_ref(),
+        pcap.as_os_str(),
+        "--out".as_ref(),
+        table.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--quiet".as_ref(),
+    ])
+}
+
 fn same(a: Option<f64>, b: Option<f64>) -> bool {
     match (a, b) {
         (None, None) => true,
@@ -84,16 +98,7 @@ fn extract_and_replay_compute_identical_context_features() {
     let config = write_file(dir.path(), "sensor.toml", "[context]\nlearning_period_s = 600\n");
     let table = dir.path().join("flows.csv");
     let events = dir.path().join("events.jsonl");
-    let out = sensor([
-        "extract".as_ref(),
-        "--pcap".as_ref(),
-        pcap.as_os_str(),
-        "--out".as_ref(),
-        table.as_os_str(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--quiet".as_ref(),
-    ]);
+    let out = extract(&pcap, &table, &config);
     assert!(out.status.success(), "extract: {}", String::from_utf8_lossy(&out.stderr));
     let out = sensor([
         "replay".as_ref(),
@@ -161,16 +166,7 @@ fn baseline_primes_the_state_that_extract_reads() {
     );
     let table = dir.path().join("flows.csv");
     let primed = std::fs::read(&state).unwrap();
-    let out = sensor([
-        "extract".as_ref(),
-        "--pcap".as_ref(),
-        pcap.as_os_str(),
-        "--out".as_ref(),
-        table.as_os_str(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--quiet".as_ref(),
-    ]);
+    let out = extract(&pcap, &table, &config);
     assert!(out.status.success(), "extract: {}", String::from_utf8_lossy(&out.stderr));
     let rows = read_csv(&table);
     let i = context_names().iter().position(|n| *n == "ctx_pair_new").unwrap();
@@ -194,16 +190,7 @@ fn a_damaged_state_file_is_set_aside_not_fatal() {
     let config =
         write_file(dir.path(), "sensor.toml", &format!("[context]\nstate_file = {:?}\n", state.display().to_string()));
     let table = dir.path().join("flows.csv");
-    let out = sensor([
-        "extract".as_ref(),
-        "--pcap".as_ref(),
-        pcap.as_os_str(),
-        "--out".as_ref(),
-        table.as_os_str(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--quiet".as_ref(),
-    ]);
+    let out = extract(&pcap, &table, &config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "extract: {stderr}");
     assert!(stderr.contains("baseline unusable") && stderr.contains("corrupt-"), "{stderr}");

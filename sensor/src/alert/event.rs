@@ -194,13 +194,9 @@ fn event_context(r: &FlowRecord, kind: EventKind) -> Option<EventContext> {
         hosts: c.hosts.clone(),
     });
     let v1 = crate::features::schema::flow_v1().len();
-    let features = (kind == EventKind::Event && r.context.direction.is_some() && r.features.len() > v1).then(|| {
-        crate::context::names()
-            .into_iter()
-            .zip(&r.features[v1..])
-            .map(|(n, v)| (n, v.is_finite().then_some(*v)))
-            .collect()
-    });
+    let names = &crate::features::schema::current().names[v1..];
+    let features = (kind == EventKind::Event && r.context.direction.is_some() && r.features.len() > v1)
+        .then(|| names.iter().zip(&r.features[v1..]).map(|(n, v)| (n.as_str(), v.is_finite().then_some(*v))).collect());
     (chain.is_some() || features.is_some()).then_some(EventContext { chain, features })
 }
 

@@ -128,7 +128,8 @@ impl HostVolume {
 
 /// Local hours since the epoch.
 fn local_hour_index(now_s: u32, offset: UtcOffset) -> u32 {
-    u32::try_from((i64::from(now_s) + i64::from(offset.0)).max(0) / 3600).unwrap_or(u32::MAX)
+    let local_s = offset.local_secs(u64::from(now_s) * 1_000_000_000);
+    u32::try_from(local_s.max(0) / 3600).unwrap_or(u32::MAX)
 }
 
 /// Caps of the baseline's maps.

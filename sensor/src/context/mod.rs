@@ -101,6 +101,13 @@ pub struct ContextLimits {
     pub max_open_flows: usize,
 }
 
+impl ContextLimits {
+    /// The caps of the learned (persisted) part.
+    pub fn baseline(&self) -> BaselineLimits {
+        BaselineLimits { max_pairs: self.max_pairs, max_destinations: self.max_destinations, max_hosts: self.max_hosts }
+    }
+}
+
 impl Default for ContextLimits {
     fn default() -> Self {
         ContextLimits {
@@ -203,12 +210,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(cfg: ContextConfig) -> Context {
-        let l = cfg.limits;
-        let baseline = Baseline::new(BaselineLimits {
-            max_pairs: l.max_pairs,
-            max_destinations: l.max_destinations,
-            max_hosts: l.max_hosts,
-        });
+        let baseline = Baseline::new(cfg.limits.baseline());
         Context::with_baseline(cfg, baseline)
     }
 
@@ -247,10 +249,6 @@ impl Context {
             max_open_flows: 1,
         };
         Context { enabled: false, ..Context::new(ContextConfig { limits: tiny, ..ContextConfig::default() }) }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
     }
 
     pub fn config(&self) -> &ContextConfig {
@@ -312,19 +310,10 @@ impl Context {
             }
             NetDirection::Internal | NetDirection::External => {}
         }
-        let flag = |b: bool| {
-            if !learned {
-                f64::NAN
-            } else if b {
-                1.0
-            } else {
-                0.0
-            }
-        };
         self.open.entry(start.flow_id(), now_s, || OpenFlow {
             facts: StartFacts {
-                pair_new: flag(pair_new),
-                pair_port_new: flag(pair_port_new),
+                pair_new: novelty(learned, pair_new),
+                pair_port_new: novelty(learned, pair_port_new),
                 proc_port_new: f64::NAN,
                 proc_dst_new: f64::NAN,
                 chain,
@@ -347,17 +336,8 @@ impl Context {
         let dst_new =
             Baseline::first_time(&mut self.baseline.proc_dsts, stable_hash(&[exe, &ip_bytes(start.dst_ip())]), now_s);
         if let Some(open) = self.open.get_mut(start.flow_id(), now_s) {
-            let flag = |b: bool| {
-                if !learned {
-                    f64::NAN
-                } else if b {
-                    1.0
-                } else {
-                    0.0
-                }
-            };
-            open.facts.proc_port_new = flag(port_new);
-            open.facts.proc_dst_new = flag(dst_new);
+            open.facts.proc_port_new = novelty(learned, port_new);
+            open.facts.proc_dst_new = novelty(learned, dst_new);
         }
     }
 
@@ -374,14 +354,27 @@ impl Context {
         let (src, dst) = (record.src_ip(), record.dst_ip());
         let dir = self.cfg.site.direction(src, dst);
         let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
-        let src_h = stable_hash(&[&src_b]);
+        let (src_h, dst_h) = (stable_hash(&[&src_b]), stable_hash(&[&dst_b]));
         let is_final = record.kind == RecordKind::Final;
 
-        // The flow's start facts; the open entry keeps the bytes already counted into volumes.
+        // The flow's internal host (source first), and the bytes it sent and received in this flow.
+        let host = if self.cfg.site.is_internal(src) {
+            Some((src_h, (record.fwd_wire_bytes, record.bwd_wire_bytes)))
+        } else if self.cfg.site.is_internal(dst) {
+            Some((dst_h, (record.bwd_wire_bytes, record.fwd_wire_bytes)))
+        } else {
+            None
+        };
+        let exchanged = host.map_or((0, 0), |(_, bytes)| bytes);
+
+        // The flow's start facts; the open entry keeps the bytes already counted into volumes (one
+        // lookup: read the old count, store the new one).
         let found = if is_final {
             self.open.remove(record.flow_id).map(|o| (o.facts, o.counted))
         } else {
-            self.open.get_mut(record.flow_id, now_s).map(|o| (o.facts.clone(), o.counted))
+            self.open
+                .get_mut(record.flow_id, now_s)
+                .map(|o| (o.facts.clone(), std::mem::replace(&mut o.counted, exchanged)))
         };
         let (start, counted) = match found {
             Some((facts, counted)) => (Some(facts), counted),
@@ -391,27 +384,11 @@ impl Context {
             }
         };
 
-        // The flow's internal host (source first) and its external peer, when it has them.
-        let host = if self.cfg.site.is_internal(src) {
-            Some((src_h, true))
-        } else if self.cfg.site.is_internal(dst) {
-            Some((stable_hash(&[&dst_b]), false))
-        } else {
-            None
-        };
-        if let (Some((host_h, host_is_src)), NetDirection::Outbound | NetDirection::Inbound) = (host, dir) {
-            let (sent, received) = if host_is_src {
-                (record.fwd_wire_bytes, record.bwd_wire_bytes)
-            } else {
-                (record.bwd_wire_bytes, record.fwd_wire_bytes)
-            };
+        if let (Some((host_h, (sent, received))), NetDirection::Outbound | NetDirection::Inbound) = (host, dir) {
             let (ds, dr) = (sent.saturating_sub(counted.0), received.saturating_sub(counted.1));
             self.sources.bytes.entry(host_h, now_s, Default::default).0.add(ds, dr, now_s);
             let offset = self.cfg.utc_offset;
             self.baseline.hosts.entry(host_h, now_s, Default::default).0.add_sent(ds, now_s, offset);
-            if !is_final && let Some(o) = self.open.get_mut(record.flow_id, now_s) {
-                o.counted = (sent, received);
-            }
         }
         // Only flows to port 53 can carry a counted DNS query (see dns_domains).
         let dns_flow = matches!(record.key.proto, 6 | 17) && record.dst_port() == 53;
@@ -438,9 +415,9 @@ impl Context {
         w.put(count(|c| c.admin_5m));
         w.put(count(|c| c.admin_1h));
         w.put(count(|c| c.any_5m));
-        let (ended, failed) = window.map_or((0, 0), |s| s.outcomes_5m(now_s));
+        let (ended, failures) = window.map_or((0, 0), |s| s.outcomes_5m(now_s));
         w.put(if window.is_some() { f64::from(ended) } else { f64::NAN });
-        w.put(if ended > 0 { f64::from(failed) / f64::from(ended) } else { f64::NAN });
+        w.put(if ended > 0 { f64::from(failures) / f64::from(ended) } else { f64::NAN });
 
         w.put(o.and_then(|o| o.chain.as_ref()).map_or(0.0, |c| c.hops() as f64));
 
@@ -462,7 +439,7 @@ impl Context {
             None => w.skip(5),
         }
         let peer = match dir {
-            NetDirection::Outbound => Some(stable_hash(&[&dst_b])),
+            NetDirection::Outbound => Some(dst_h),
             NetDirection::Inbound => Some(src_h),
             NetDirection::Internal | NetDirection::External => None,
         };
@@ -526,11 +503,6 @@ impl Context {
             learned: self.learned(),
         }
     }
-
-    /// The learned baseline, for saving.
-    pub fn into_baseline(self) -> Baseline {
-        self.baseline
-    }
 }
 
 /// Number of context features.
@@ -541,6 +513,11 @@ pub fn names_len() -> usize {
 
 fn f(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
+}
+
+/// A novelty flag as a feature: missing while the baseline is still learning.
+fn novelty(learned: bool, new: bool) -> f64 {
+    if learned { f(new) } else { f64::NAN }
 }
 
 /// A flow that got nowhere: nothing came back, or a TCP connection refused or reset before any
