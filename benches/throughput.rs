@@ -25,14 +25,13 @@ use std::time::Instant;
 
 use sensor::alert::ObserverInfo;
 use sensor::capture::PcapFileReader;
-use sensor::capture::pcap_file::MAX_BATCH;
 use sensor::config::Config;
 use sensor::context::Context;
 use sensor::decode::{Fragment, PacketMeta, Transport};
 use sensor::detect::{Detector, Emit, ScoringThread};
 use sensor::flow::{FlowTable, FlowTableConfig};
 use sensor::model::{ModelSource, ModelSpec, TrustPolicy, load_set};
-use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, EMPTY_RAW, FlowPipeline, run_reader};
+use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, run_reader};
 use sensor::simulate::synthetic::{SyntheticConfig, write_pcap};
 
 struct Counting;
@@ -112,31 +111,23 @@ fn bare_reader(path: &Path) -> (f64, (u64, u64)) {
 }
 
 /// Read, decode, flow table, features; with the behavioural context stage on (as configured by
-/// default) or off (its features NaN, no state).
+/// default, on its own thread as the commands run it) or off (its features NaN, no state). Records are
+/// built, feature vectors included, and dropped.
 fn pipeline(path: &Path, flow: FlowTableConfig, context: bool) -> (f64, (u64, u64, u64)) {
     let started = Instant::now();
-    let mut r = PcapFileReader::open(path).expect("open");
+    let reader = PcapFileReader::open(path).expect("open");
     let mut context = if context {
         Context::new(Config::default().context("defaults").expect("context"))
     } else {
         Context::disabled()
     };
-    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS, &mut context).expect("config");
     let mut records = 0u64;
-    let mut n = 0u64;
-    loop {
-        let mut batch = [EMPTY_RAW; MAX_BATCH];
-        let k = r.next_batch(&mut batch).expect("the synthetic capture reads cleanly");
-        if k == 0 {
-            break;
-        }
-        n += k as u64;
-        p.batch(&batch[..k], &mut |_| records += 1);
-    }
-    p.finish(&mut |_| records += 1);
+    let summary =
+        run_reader(reader, flow, DEFAULT_MAX_FRAGMENTS, &mut context, &mut |_| records += 1, None).expect("run");
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(p.drops().total(), 0, "the synthetic capture decodes cleanly");
-    (secs, (n, records, p.table().stats().peak_flows))
+    assert!(summary.capture_error.is_none(), "the synthetic capture reads cleanly");
+    assert_eq!(summary.drops.total(), 0, "the synthetic capture decodes cleanly");
+    (secs, (summary.packets, records, summary.flow_stats.peak_flows))
 }
 
 /// `sensor replay` end to end: the pipeline with the command line's flow settings (early records on)

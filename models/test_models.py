@@ -42,13 +42,16 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
-from onnx import TensorProto, helper, numpy_helper
-from onnxmltools import convert_lightgbm
-from onnxmltools.convert.common.data_types import FloatTensorType
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
+
+from sensorml.onnx_export import (export_lgbm, f32_json, nan_median, save, session, set_manifest, slog1p,
+                                  verify_golden, write_golden)
+from sensorml.onnx_export import anomaly_graph as build_anomaly_graph
+from sensorml.data import matrix
+from sensorml.sensor import Sensor
+from sensorml.thresholds import threshold_above
 
 LABELS = ["benign", "exfiltration", "lateral_movement"]
 ALERT_LABELS = ["exfiltration", "lateral_movement"]
@@ -56,12 +59,6 @@ SCHEMA_ID = "flow-v1"
 VERSION = "0.1.0"
 DESCRIPTION = "Test model trained on simulated traffic from `sensor simulate`; for tests only, not for production."
 
-# ONNX opsets. Default domain 13: inside tract's tested range (9-18) and ReduceMean still takes `axes` as an
-# attribute (it became an input at opset 18). ai.onnx.ml 3: TreeEnsembleClassifier/Regressor with the float
-# `nodes_values` attribute (tract does not read `nodes_values_as_tensor`; ml opset 5 deprecates the op).
-OPSET = 13
-ML_OPSET = 3
-IR_VERSION = 8  # ONNX IR 8: recent enough for both opsets above, read by tract and onnxruntime
 
 # Simulated data. Training: train variants of the attacks; validation: the same variants, another seed and
 # size (thresholds and goldens come from it). The eval variants stay unseen for the evaluation stage.
@@ -86,19 +83,9 @@ def log(msg: str) -> None:
 
 
 def read_schema(sensor: str) -> tuple[list[str], str]:
-    out = subprocess.run([sensor, "extract", "--schema"], check=True, capture_output=True, text=True).stdout
-    lines = [l.strip() for l in out.splitlines() if l.strip()]
-    head = lines[0].split()
-    # "# schema flow-v1 sha256:<hex> (126 features)"
-    assert head[:2] == ["#", "schema"] and head[2] == SCHEMA_ID, f"unexpected schema line: {lines[0]}"
-    # The manifest carries the bare hex digest, as the sensor's Schema::hash holds it (no "sha256:").
-    assert head[3].startswith("sha256:"), head[3]
-    schema_hash = head[3].removeprefix("sha256:")
-    assert len(schema_hash) == 64 and all(c in "0123456789abcdef" for c in schema_hash), schema_hash
-    names = [l for l in lines[1:] if not l.startswith("#")]
-    n = int(head[4].lstrip("("))
-    assert len(names) == n, f"schema says {n} features, listed {len(names)}"
-    return names, schema_hash
+    """The flow-v1 names and hash (a prefix of the build's current schema)."""
+    schema = Sensor(sensor).schema(SCHEMA_ID)
+    return schema.names, schema.hash
 
 
 def simulate_and_extract(sensor: str, work: Path, tag: str, sim: dict) -> pd.DataFrame:
@@ -123,34 +110,6 @@ def simulate_and_extract(sensor: str, work: Path, tag: str, sim: dict) -> pd.Dat
     return df.reset_index(drop=True)
 
 
-def matrix(df: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """The model input: float32 in the given feature order, NaN for missing."""
-    return df[names].to_numpy(dtype=np.float64).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------------------ helpers
-
-
-def f32_json(v) -> float | None:
-    """A float32 as the JSON number with the shortest text that parses back to the same float32."""
-    v = np.float32(v)
-    if np.isnan(v):
-        return None
-    assert np.isfinite(v), v
-    return float(np.format_float_scientific(v, unique=True))
-
-
-def threshold_above(score: float) -> float:
-    """Smallest number with 4 significant digits strictly above `score`, also above it as float32."""
-    s = float(score)
-    exp = math.floor(math.log10(s)) - 3 if s > 0 else -4
-    step = 10.0 ** exp
-    t = round((math.floor(s / step) + 1) * step, max(0, -exp))
-    while not (t > s and np.float32(t) > np.float32(s)):
-        t = round(t + step, max(0, -exp))
-    return t
-
-
 def choose_threshold(benign_scores: np.ndarray, floor: float | None = None) -> tuple[float, int]:
     scores = np.sort(np.asarray(benign_scores, dtype=np.float64))[::-1]
     k = int(math.floor(len(scores) * FP_PER_FLOW))
@@ -160,16 +119,6 @@ def choose_threshold(benign_scores: np.ndarray, floor: float | None = None) -> t
     crossing = int((np.asarray(benign_scores, dtype=np.float32) >= np.float32(t)).sum())
     assert crossing <= k, (t, crossing, k)
     return t, k
-
-
-def nan_median(x: np.ndarray) -> np.ndarray:
-    """Column medians ignoring NaN, as float32; NaN for a column that is always missing."""
-    out = np.full(x.shape[1], np.nan, dtype=np.float32)
-    for j in range(x.shape[1]):
-        col = x[:, j][~np.isnan(x[:, j])]
-        if col.size:
-            out[j] = np.float32(np.median(col.astype(np.float64)))
-    return out
 
 
 def manifest(name: str, kind: str, schema_hash: str, features: list[str], labels: list[str], output: str,
@@ -192,61 +141,6 @@ def manifest(name: str, kind: str, schema_hash: str, features: list[str], labels
     }
 
 
-def set_manifest(model: onnx.ModelProto, props: dict[str, str] | None) -> onnx.ModelProto:
-    del model.metadata_props[:]
-    if props:
-        onnx.helper.set_model_props(model, props)
-    return model
-
-
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-
-
-def save(model: onnx.ModelProto, path: Path) -> None:
-    onnx.checker.check_model(model, full_check=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.SerializeToString())
-
-
-def write_golden(path: Path, model_file: str, output: str, x: np.ndarray, y: np.ndarray) -> None:
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim == 1:
-        y = y[:, None]
-    doc = {
-        "model": model_file,
-        "output": output,
-        "inputs": [[f32_json(v) for v in row] for row in x],
-        "outputs": [[f32_json(v) for v in row] for row in y],
-    }
-    # one row per line: readable diffs, small file
-    rows = lambda key: ",\n".join("    " + json.dumps(r, separators=(",", ":")) for r in doc[key])
-    text = (
-        "{\n"
-        f'  "model": {json.dumps(model_file)},\n'
-        f'  "output": {json.dumps(output)},\n'
-        f'  "inputs": [\n{rows("inputs")}\n  ],\n'
-        f'  "outputs": [\n{rows("outputs")}\n  ]\n'
-        "}\n"
-    )
-    assert json.loads(text) == doc
-    path.write_text(text)
-
-
-def verify_golden(path: Path, model_path: Path) -> None:
-    """The golden file as a reader sees it (JSON numbers parsed to float32, null to NaN) reproduces itself."""
-    doc = json.loads(path.read_text())
-    x = np.array([[np.nan if v is None else v for v in r] for r in doc["inputs"]], dtype=np.float32)
-    want = np.array(doc["outputs"], dtype=np.float32)
-    got = session(onnx.load(str(model_path))).run([doc["output"]], {"features": x})[0]
-    assert np.array_equal(got.reshape(want.shape), want), f"{path}: JSON round trip changed the outputs"
-    assert np.isnan(x).any(), f"{path}: no missing feature in any golden row"
-
-
 # --------------------------------------------------------------------------------------- classifier
 
 
@@ -260,32 +154,6 @@ def lgbm_params(**over) -> dict:
     return p
 
 
-def export_lgbm(model, n_features: int, name: str) -> onnx.ModelProto:
-    onx = convert_lightgbm(
-        model, name=name, initial_types=[("features", FloatTensorType([None, n_features]))],
-        target_opset=OPSET, zipmap=False,
-    )
-    onx.graph.name = name
-    # opsets exactly as chosen (the converter may list extra domains it did not use)
-    used = {n.domain for n in onx.graph.node}
-    want = {"": OPSET, "ai.onnx.ml": ML_OPSET}
-    del onx.opset_import[:]
-    for dom in sorted(used | {""}):
-        onx.opset_import.append(helper.make_opsetid(dom, want[dom]))
-    # The converter declares `label` as [1] and leaves the batch axis unnamed; declare what the graph
-    # computes, [N] / [N,C], with the batch axis a named symbol, so tract's facts agree with the real shapes.
-    for vi in list(onx.graph.input) + list(onx.graph.output):
-        dim0 = vi.type.tensor_type.shape.dim[0]
-        dim0.Clear()
-        dim0.dim_param = "N"
-    onx.ir_version = IR_VERSION
-    for node in onx.graph.node:
-        if node.op_type.startswith("TreeEnsemble"):
-            attrs = {a.name for a in node.attribute}
-            assert "nodes_values" in attrs and "nodes_values_as_tensor" not in attrs, attrs
-    return onx
-
-
 def train_classifier(Xtr, ytr, names):
     # Unweighted classes: on validation this caught more lateral movement at the 1-in-1,000 threshold than
     # balanced weights (which inflate attack probabilities of benign flows and so push thresholds up).
@@ -296,53 +164,6 @@ def train_classifier(Xtr, ytr, names):
 
 
 # ------------------------------------------------------------------------------------------ anomaly
-
-
-def slog1p(x):
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
-def anomaly_graph(name, features, median, mean, std, mlp: MLPRegressor) -> onnx.ModelProto:
-    F = len(features)
-    c = lambda n, a: numpy_helper.from_array(np.asarray(a, dtype=np.float32), n)
-    inits = [c("median", median), c("one", np.float32(1.0)), c("mean", mean), c("std", std)]
-    nodes = [
-        helper.make_node("IsNaN", ["features"], ["is_nan"]),
-        helper.make_node("Where", ["is_nan", "median", "features"], ["imputed"]),
-        helper.make_node("Sign", ["imputed"], ["sign"]),
-        helper.make_node("Abs", ["imputed"], ["abs"]),
-        helper.make_node("Add", ["abs", "one"], ["abs_plus_one"]),
-        helper.make_node("Log", ["abs_plus_one"], ["log1p_abs"]),
-        helper.make_node("Mul", ["sign", "log1p_abs"], ["slog1p"]),
-        helper.make_node("Sub", ["slog1p", "mean"], ["centred"]),
-        helper.make_node("Div", ["centred", "std"], ["z"]),
-    ]
-    h = "z"
-    n_layers = len(mlp.coefs_)
-    for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_)):
-        inits += [c(f"w{i}", w), c(f"b{i}", b)]
-        nodes.append(helper.make_node("MatMul", [h, f"w{i}"], [f"mm{i}"]))
-        last = i == n_layers - 1
-        nodes.append(helper.make_node("Add", [f"mm{i}", f"b{i}"], ["reconstruction" if last else f"pre{i}"]))
-        if not last:
-            nodes.append(helper.make_node("Relu", [f"pre{i}"], [f"h{i}"]))
-            h = f"h{i}"
-    nodes += [
-        helper.make_node("Sub", ["reconstruction", "z"], ["err"]),
-        helper.make_node("Mul", ["err", "err"], ["sq_err"]),
-        # opset 13: axes is an attribute (an input from opset 18 on)
-        helper.make_node("ReduceMean", ["sq_err"], ["anomaly_score"], axes=[1], keepdims=0),
-    ]
-    graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", F])],
-        [helper.make_tensor_value_info("anomaly_score", TensorProto.FLOAT, ["N"])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="sensor-models-test", producer_version=VERSION)
-    model.ir_version = IR_VERSION
-    return model
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -447,7 +268,8 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     t0 = time.monotonic()
     mlp.fit(Z, Z)
     log(f"anomaly: MLP {mlp.n_iter_} epochs in {time.monotonic() - t0:.1f} s, final loss {mlp.loss_:.4f}")
-    aonx = anomaly_graph(aname, afeat, median, mean, std, mlp)
+    aonx = build_anomaly_graph(aname, len(afeat), median, mean, std, mlp.coefs_, mlp.intercepts_,
+                               producer="sensor-models-test", version=VERSION)
     asess = session(aonx)
     s_va = asess.run(["anomaly_score"], {"features": Xva[:, keep]})[0]
     assert s_va.shape == (len(Xva),) and s_va.dtype == np.float32 and np.isfinite(s_va).all()

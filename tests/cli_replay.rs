@@ -332,7 +332,7 @@ fn replay_writes_alerts_by_the_event_contract() {
     assert_eq!(ids.len(), events.len(), "event ids are unique");
 
     // The summary: packets, records scored, alerts per label (matching the lines), packets/s.
-    assert!(err.contains("replay: model flow-classifier-test") && err.contains("embedded"), "{err}");
+    assert!(err.contains("replay: model flow-classifier ") && err.contains("embedded"), "{err}");
     assert!(number_before(&err, " packets, ") > 10_000, "packets: {err}");
     assert!(err.contains("packets/s"), "{err}");
     let records = number_before(&err, " records (");
