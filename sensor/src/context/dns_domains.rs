@@ -191,7 +191,6 @@ fn registered_domain(name: &[u8]) -> &[u8] {
     }
 }
 
-/// Per-registered-domain DNS query counters and the flow → domain links.
 /// Whether [`DnsDomains::observe`] looks further at a packet: UDP or TCP sent to port 53, not a later IP
 /// fragment. Needs no state, so a capture thread can filter with it before handing packets over.
 pub fn is_query_candidate(meta: &PacketMeta<'_>) -> bool {
@@ -199,6 +198,7 @@ pub fn is_query_candidate(meta: &PacketMeta<'_>) -> bool {
         && meta.fragment != Fragment::Later
 }
 
+/// Per-registered-domain DNS query counters and the flow → domain links.
 #[derive(Debug)]
 pub struct DnsDomains {
     limits: DnsLimits,

@@ -51,7 +51,10 @@ impl FeedLimits {
 /// One input of the context stage, in flow-table order.
 enum Message {
     /// A packet [`Context::packet`] wants; its payload is `payload` of the batch's `payloads`.
-    Packet { meta: PacketMeta<'static>, payload: Range<usize> },
+    Packet {
+        meta: PacketMeta<'static>,
+        payload: Range<usize>,
+    },
     Start(FlowStart),
     /// Goes out bare and comes back enriched.
     Record(FlowRecord),
@@ -130,7 +133,8 @@ pub(super) struct ContextFeed<'e, E> {
 impl<E: FnMut(FlowRecord)> ContextFeed<'_, E> {
     fn push(&mut self, message: Message) {
         self.filling.messages.push(message);
-        if self.filling.messages.len() >= self.limits.messages || self.filling.payloads.len() >= self.limits.payload_bytes
+        if self.filling.messages.len() >= self.limits.messages
+            || self.filling.payloads.len() >= self.limits.payload_bytes
         {
             self.send();
         }

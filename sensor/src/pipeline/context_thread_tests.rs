@@ -118,8 +118,8 @@ fn threaded_stage_matches_inline() {
 
     // The entry point the commands use.
     let (mut context, mut records) = (context(), Vec::new());
-    let summary = run_file(&pcap, flow_config(), DEFAULT_MAX_FRAGMENTS, &mut context, &mut |r| records.push(r), None)
-        .unwrap();
+    let summary =
+        run_file(&pcap, flow_config(), DEFAULT_MAX_FRAGMENTS, &mut context, &mut |r| records.push(r), None).unwrap();
     assert_same(&expected, &records);
     assert_eq!(counts(summary.context), expected_stats);
     let f = &summary.flow_stats;
