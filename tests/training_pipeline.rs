@@ -40,7 +40,12 @@ fn check_signed_model(path: &Path, config: Option<&Path>) -> String {
     }
     let out = sensor(args);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "sensor model check {}: {text}{}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sensor model check {}: {text}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -72,7 +77,8 @@ fn quick_pipeline_trains_signs_evaluates_and_reports() {
         assert!(checked.contains("signed") || checked.contains("ed25519:"), "{checked}");
     }
     let md = std::fs::read_to_string(report.join("REPORT.md")).unwrap();
-    for needle in ["## Eval variants", "false alerts", "Per attack technique", "Confusion matrix", "## Feature importance"]
+    for needle in
+        ["## Eval variants", "false alerts", "Per attack technique", "Confusion matrix", "## Feature importance"]
     {
         assert!(md.contains(needle), "REPORT.md lacks {needle:?}");
     }
@@ -101,7 +107,11 @@ fn quick_pipeline_trains_signs_evaluates_and_reports() {
 #[test]
 fn site_adaptation_retrains_and_signs_with_the_site_key() {
     let dir = tempfile::tempdir().unwrap();
-    let site = simulate(dir.path(), "site", &["--scenario", "benign", "--hosts", "25", "--duration", "90m", "--volume-scale", "0.02", "--seed", "5"]);
+    let site = simulate(
+        dir.path(),
+        "site",
+        &["--scenario", "benign", "--hosts", "25", "--duration", "90m", "--volume-scale", "0.02", "--seed", "5"],
+    );
     let key = dir.path().join("site");
     let out = sensor(["model".as_ref(), "keygen".as_ref(), "--out".as_ref(), key.as_os_str()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
