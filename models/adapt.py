@@ -131,7 +131,7 @@ def main() -> int:
     flows = flow_scores(held_df, keys)
     share = args.budget / len(keys)
     thr, rows = {}, []
-    for key, scores in keys.items():
+    for key in keys:
         t, k = thresholds.for_budget(flows[key].to_numpy(), share)
         if key in shipped_thr:
             t = max(t, float(shipped_thr[key]))
@@ -158,10 +158,7 @@ def main() -> int:
     for name, onx, output, cols in (("flow-anomaly-site", aonx, "anomaly_score", keep),
                                     ("flow-classifier-site", conx, "probabilities", cidx)):
         path = out / f"{name}.onnx"
-        onnx_export.save(onx, path)
-        x = X[held][:64][:, cols]
-        onnx_export.write_golden(out / f"{name}.golden.json", path.name, output, x,
-                                 onnx_export.session(path).run([output], {"features": x})[0])
+        onnx_export.save_with_golden(onx, path, output, X[held][:64][:, cols])
         files.append(path)
     sensor.sign(Path(args.key), files)
     pub = Path(args.key).with_suffix(".pub")

@@ -182,11 +182,7 @@ def run(args, work: Path) -> int:
     for name, onx, output, cols in ((CLASSIFIER, conx, "probabilities", cidx),
                                     (ANOMALY, aonx, "anomaly_score", keep)):
         path = out / f"{name}.onnx"
-        onnx_export.save(onx, path)
-        x = Xva[rows][:, cols]
-        onnx_export.write_golden(out / f"{name}.golden.json", path.name, output, x,
-                                 onnx_export.session(path).run([output], {"features": x})[0])
-        onnx_export.verify_golden(out / f"{name}.golden.json", path)
+        onnx_export.save_with_golden(onx, path, output, Xva[rows][:, cols])
         files.append(path)
     sensor.sign(Path(args.key), files)
     for path in files:

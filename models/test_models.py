@@ -29,10 +29,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
-import json
-import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,12 +43,12 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
-from sensorml.onnx_export import (export_lgbm, f32_json, nan_median, save, session, set_manifest, slog1p,
-                                  verify_golden, write_golden)
-from sensorml.onnx_export import anomaly_graph as build_anomaly_graph
 from sensorml.data import matrix
-from sensorml.sensor import Sensor
-from sensorml.thresholds import threshold_above
+from sensorml.onnx_export import anomaly_graph as build_anomaly_graph
+from sensorml.onnx_export import export_lgbm, nan_median, save, save_with_golden, session, set_manifest, slog1p
+from sensorml.onnx_export import manifest as onnx_manifest
+from sensorml.sensor import Schema, Sensor, Simulation
+from sensorml.thresholds import for_budget
 
 LABELS = ["benign", "exfiltration", "lateral_movement"]
 ALERT_LABELS = ["exfiltration", "lateral_movement"]
@@ -62,8 +59,8 @@ DESCRIPTION = "Test model trained on simulated traffic from `sensor simulate`; f
 
 # Simulated data. Training: train variants of the attacks; validation: the same variants, another seed and
 # size (thresholds and goldens come from it). The eval variants stay unseen for the evaluation stage.
-TRAIN_SIM = dict(scenario="enterprise", hosts=60, duration="3h", volume_scale=0.05, variants="train", seed=7)
-VAL_SIM = dict(scenario="enterprise", hosts=50, duration="3h", volume_scale=0.05, variants="train", seed=11)
+TRAIN_SIM = Simulation("train", seed=7, variants="train", hosts=60, duration="3h", volume_scale=0.05)
+VAL_SIM = Simulation("val", seed=11, variants="train", hosts=50, duration="3h", volume_scale=0.05)
 SEED = 7
 
 # Threshold rule (both models, per alerting label): with n benign validation flows, k = floor(n / 1000)
@@ -88,57 +85,12 @@ def read_schema(sensor: str) -> tuple[list[str], str]:
     return schema.names, schema.hash
 
 
-def simulate_and_extract(sensor: str, work: Path, tag: str, sim: dict) -> pd.DataFrame:
-    pcap, truth, table = work / f"{tag}.pcap", work / f"{tag}.truth.parquet", work / f"{tag}.parquet"
-    subprocess.run(
-        [sensor, "simulate", "--scenario", sim["scenario"], "--hosts", str(sim["hosts"]),
-         "--duration", sim["duration"], "--volume-scale", str(sim["volume_scale"]),
-         "--variants", sim["variants"], "--seed", str(sim["seed"]),
-         "--out", str(pcap), "--truth", str(truth)],
-        check=True,
-    )
-    try:
-        subprocess.run(
-            [sensor, "extract", "--pcap", str(pcap), "--truth", str(truth), "--out", str(table), "--quiet"],
-            check=True,
-        )
-    finally:
-        pcap.unlink(missing_ok=True)  # captures are large; the table is all we need
-    df = pd.read_parquet(table)
-    unknown = sorted(set(df["label"]) - set(LABELS))
-    assert not unknown, f"labels outside {LABELS}: {unknown}"
-    return df.reset_index(drop=True)
-
-
-def choose_threshold(benign_scores: np.ndarray, floor: float | None = None) -> tuple[float, int]:
-    scores = np.sort(np.asarray(benign_scores, dtype=np.float64))[::-1]
-    k = int(math.floor(len(scores) * FP_PER_FLOW))
-    t = threshold_above(scores[k]) if k < len(scores) else threshold_above(scores[-1])
-    if floor is not None:
-        t = max(t, floor)
-    crossing = int((np.asarray(benign_scores, dtype=np.float32) >= np.float32(t)).sum())
-    assert crossing <= k, (t, crossing, k)
-    return t, k
-
-
 def manifest(name: str, kind: str, schema_hash: str, features: list[str], labels: list[str], output: str,
              thresholds: dict[str, float], reference: np.ndarray) -> dict[str, str]:
-    j = lambda v: json.dumps(v, separators=(",", ":"))
-    assert len(reference) == len(features)
-    return {
-        "sensor.manifest_version": "1",
-        "sensor.name": name,
-        "sensor.version": VERSION,
-        "sensor.kind": kind,
-        "sensor.feature_schema": SCHEMA_ID,
-        "sensor.feature_schema_hash": schema_hash,
-        "sensor.features": j(features),
-        "sensor.labels": j(labels),
-        "sensor.output": output,
-        "sensor.thresholds": j(thresholds),
-        "sensor.reference": j([f32_json(v) for v in reference]),
-        "sensor.description": DESCRIPTION,
-    }
+    """The shared manifest with this script's schema id, version and description."""
+    return onnx_manifest(name=name, version=VERSION, kind=kind, schema=Schema(SCHEMA_ID, features, schema_hash),
+                         features=features, labels=labels, output=output, thresholds=thresholds,
+                         reference=reference, description=DESCRIPTION)
 
 
 # --------------------------------------------------------------------------------------- classifier
@@ -198,8 +150,8 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     F = len(names)
     log(f"schema {SCHEMA_ID} sha256:{schema_hash} ({F} features)")
 
-    tr = simulate_and_extract(sensor, work, "train", TRAIN_SIM)
-    va = simulate_and_extract(sensor, work, "val", VAL_SIM)
+    tr = Sensor(sensor).simulate_and_extract(TRAIN_SIM, work)
+    va = Sensor(sensor).simulate_and_extract(VAL_SIM, work)
     for tag, df in (("train", tr), ("validation", va)):
         log(f"{tag}: {len(df)} rows " + ", ".join(f"{l}={int((df.label == l).sum())}" for l in LABELS))
     Xtr, Xva = matrix(tr, names), matrix(va, names)
@@ -234,7 +186,7 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     c_thr = {}
     for lab in ALERT_LABELS:
         j = LABELS.index(lab)
-        t, k = choose_threshold(p_va[benign_va, j], floor=MIN_PROBABILITY_THRESHOLD)
+        t, k = for_budget(p_va[benign_va, j], FP_PER_FLOW, floor=MIN_PROBABILITY_THRESHOLD)
         c_thr[lab] = t
         hit = p_va[yva == j, j] >= np.float32(t)
         fp = int((p_va[benign_va, j] >= np.float32(t)).sum())
@@ -242,10 +194,7 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
             f"validation {lab} flows caught {hit.sum()}/{hit.size}")
     set_manifest(conx, manifest(cname, "classifier", schema_hash, names, LABELS, "probabilities", c_thr,
                                 nan_median(Xtr[benign_tr])))
-    save(conx, out / f"{cname}.onnx")
-    write_golden(out / f"{cname}.golden.json", f"{cname}.onnx", "probabilities", Xva[golden_rows],
-                 session(conx).run(["probabilities"], {"features": Xva[golden_rows]})[0])
-    verify_golden(out / f"{cname}.golden.json", out / f"{cname}.onnx")
+    save_with_golden(conx, out / f"{cname}.onnx", "probabilities", Xva[golden_rows])
 
     # ---------------------------------------------------------------- anomaly autoencoder
     aname = "flow-anomaly-test"
@@ -278,17 +227,14 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     Zv = (Tv - mean) / std
     ref = ((mlp.predict(Zv) - Zv) ** 2).mean(axis=1)
     log(f"anomaly: |numpy - onnxruntime| max relative {float((np.abs(ref - s_va) / np.maximum(ref, 1e-6)).max()):.2e}")
-    a_t, k = choose_threshold(s_va[benign_va])
+    a_t, k = for_budget(s_va[benign_va], FP_PER_FLOW)
     for j, lab in enumerate(LABELS):
         m = yva == j
         log(f"anomaly: validation {lab}: median score {np.median(s_va[m]):.3f}, >= threshold {int((s_va[m] >= np.float32(a_t)).sum())}/{m.sum()}")
     log(f"anomaly threshold = {a_t} (benign allowed {k} of {benign_va.sum()})")
     set_manifest(aonx, manifest(aname, "anomaly", schema_hash, afeat, ["anomaly"], "anomaly_score",
                                 {"anomaly": a_t}, median))
-    save(aonx, out / f"{aname}.onnx")
-    write_golden(out / f"{aname}.golden.json", f"{aname}.onnx", "anomaly_score", Xva[golden_rows][:, keep],
-                 session(aonx).run(["anomaly_score"], {"features": Xva[golden_rows][:, keep]})[0])
-    verify_golden(out / f"{aname}.golden.json", out / f"{aname}.onnx")
+    save_with_golden(aonx, out / f"{aname}.onnx", "anomaly_score", Xva[golden_rows][:, keep])
 
     # ---------------------------------------------------------------- refusal fixtures
     tiny = lambda **kw: lgbm_params(n_estimators=2, num_leaves=4, min_child_samples=20, **kw)

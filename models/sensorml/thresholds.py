@@ -26,11 +26,6 @@ def threshold_above(score: float) -> float:
     return t
 
 
-def per_flow_max(scores: np.ndarray, flow_ids: np.ndarray) -> pd.Series:
-    """The highest score of each flow's records, indexed by flow id."""
-    return pd.Series(np.asarray(scores, dtype=np.float64)).groupby(np.asarray(flow_ids)).max()
-
-
 def for_budget(benign_flow_max: np.ndarray, per_flow: float, floor: float | None = None) -> tuple[float, int]:
     """(threshold, k) such that at most k = floor(n·per_flow) of the n benign flows reach it."""
     scores = np.sort(np.asarray(benign_flow_max, dtype=np.float64))[::-1]
