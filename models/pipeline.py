@@ -30,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -231,18 +232,33 @@ def run(args, work: Path) -> int:
     }
     write_report(report_dir / "REPORT.md", facts, va_report, ev_report, ev_classifier, otrf_flows, plots,
                  importance)
-    (report_dir / "metrics.json").write_text(json.dumps({
+    (report_dir / "metrics.json").write_text(strict_json({
         **facts,
         "eval": {"per_label": ev_report.per_label.reset_index().to_dict("records"),
                  "per_attack": ev_report.per_attack.reset_index().to_dict("records"),
                  "false_alerts_per_10k_any_model": ev_report.false_alerts_per_10k,
                  "false_alerts_per_10k_classifier": ev_classifier.false_alerts_per_10k},
         "otrf": None if otrf_flows is None else otrf.summary(otrf_flows).reset_index().to_dict("records"),
-    }, indent=1, default=float) + "\n")
+    }))
     write_model_card(Path(args.model_card), facts, ev_report, ev_classifier, otrf_flows)
     log.stage("report")
     log(f"done in {time.monotonic() - log.t0:.0f} s: models in {out}, report in {report_dir}")
     return 0
+
+
+def strict_json(doc) -> str:
+    """`doc` as standard JSON: numpy scalars become numbers, NaN (a rate over no flows) becomes null."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (np.floating, float)):
+            return float(v) if math.isfinite(v) else None
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+    return json.dumps(clean(doc), indent=1, allow_nan=False) + "\n"
 
 
 if __name__ == "__main__":

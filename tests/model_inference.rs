@@ -135,14 +135,16 @@ fn models_score_like_onnxruntime(dir: &Path) {
         let mut worst = (0.0f32, 0);
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
             assert!(a.is_finite(), "{}: score {i} is {a}", g.model);
-            let d = (a - b).abs();
+            // 1e-5, relative once a value passes 1: anomaly scores reach the hundreds, where one f32
+            // step is already 3e-5 and two runtimes summing in another order differ by a step or two.
+            let d = (a - b).abs() / b.abs().max(1.0);
             if d > worst.0 {
                 worst = (d, i);
             }
         }
         assert!(
             worst.0 <= 1e-5,
-            "{}: value {} (row {}) differs from onnxruntime by {}: {} vs {}",
+            "{}: value {} (row {}) differs from onnxruntime by {} (relative above 1): {} vs {}",
             g.model,
             worst.1,
             worst.1 / model.width_out(),

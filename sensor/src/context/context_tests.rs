@@ -99,6 +99,14 @@ fn learned_context() -> Context {
     Context::new(ContextConfig { learning_period_ns: 0, ..ContextConfig::default() })
 }
 
+/// A learned context that has also watched traffic for the hour before `T0`, so its 10-minute and
+/// 1-hour sums are complete (an unrelated pair talked at `T0 - 1 h`).
+fn watched_context() -> Context {
+    let mut ctx = learned_context();
+    whole(&mut ctx, tcp("10.9.9.1", "10.9.9.2", 80, T0 - 3600 * S), S, (2, 2), (200, 200));
+    ctx
+}
+
 #[test]
 fn every_record_gets_the_full_width() {
     let mut ctx = learned_context();
@@ -130,7 +138,7 @@ fn a_chain_a_b_c_has_two_hops_and_names_its_path() {
 
 #[test]
 fn a_scan_of_fifty_hosts_shows_fan_out_and_failures() {
-    let mut ctx = learned_context();
+    let mut ctx = watched_context();
     let mut last = None;
     for i in 1..=50u8 {
         let f = tcp("10.0.0.66", &format!("10.0.1.{i}"), 445, T0 + u64::from(i) * S / 10);
@@ -236,7 +244,7 @@ fn outbound_volume_is_judged_against_the_hosts_own_history() {
 
 #[test]
 fn checkpoints_add_only_their_new_bytes() {
-    let mut ctx = learned_context();
+    let mut ctx = watched_context();
     let f = tcp("10.0.0.8", "198.51.100.9", 443, T0);
     ctx.started(&f.start());
     let mut c1 =
@@ -246,6 +254,25 @@ fn checkpoints_add_only_their_new_bytes() {
     ctx.enrich(&mut end);
     assert_eq!(get(&c1, "ctx_host_out_bytes_10m"), 1_000_000.0);
     assert_eq!(get(&end, "ctx_host_out_bytes_10m"), 1_500_000.0);
+}
+
+#[test]
+fn long_window_sums_are_missing_until_the_stage_has_watched_that_long() {
+    let mut ctx = learned_context();
+    let out =
+        |ctx: &mut Context, t: u64| whole(ctx, tcp("10.0.0.8", "198.51.100.9", 443, t), S, (10, 10), (5_000, 1_000));
+    let first = out(&mut ctx, T0);
+    assert!(get(&first, "ctx_host_out_bytes_10m").is_nan(), "watched 1 s, not 10 min");
+    assert!(get(&first, "ctx_host_out_bytes_1h").is_nan());
+    assert_eq!(get(&first, "ctx_src_admin_fanout_5m"), 0.0, "5-minute windows are not held back");
+    let later = out(&mut ctx, T0 + 900 * S);
+    assert_eq!(get(&later, "ctx_host_out_bytes_10m"), 5_000.0);
+    assert!(get(&later, "ctx_host_out_bytes_1h").is_nan(), "watched 15 min, not 1 h");
+    let hour = out(&mut ctx, T0 + 3600 * S);
+    assert_eq!(get(&hour, "ctx_host_out_bytes_1h"), 10_000.0);
+    // A gap of more than an hour in packet time starts the watch again.
+    let after_gap = out(&mut ctx, T0 + 3 * 3600 * S);
+    assert!(get(&after_gap, "ctx_host_out_bytes_10m").is_nan());
 }
 
 #[test]
