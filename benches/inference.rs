@@ -12,7 +12,7 @@ use std::time::Instant;
 use sensor::alert::explain::{TOP_FEATURES, explain};
 use sensor::detect::BATCH;
 use sensor::flow::FlowRecord;
-use sensor::model::{EMBEDDED, Model};
+use sensor::model::{EMBEDDED, EmbeddedModel, Model};
 use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, run_file};
 use sensor::simulate::behaviour::VariantSet;
 use sensor::simulate::scenario::{ScenarioConfig, default_attacks};
@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
     let records = records()?;
     println!("{} flow records from a simulated 20-minute office capture", records.len());
     let rows: Vec<&[f64]> = records.iter().map(|r| r.features.as_slice()).collect();
-    for (name, bytes) in EMBEDDED {
+    for &EmbeddedModel { name, bytes, .. } in EMBEDDED {
         let model = Model::from_bytes(bytes, name)?;
         let engine = if model.uses_tree_kernel() { "native tree kernel" } else { "tract" };
         let mut out = Vec::new();

@@ -1,12 +1,14 @@
-//! Throughput and memory benchmark of the capture-to-features path (one thread, release build).
+//! Throughput and memory benchmark of the capture-to-features path (release build).
 //!
 //! 1. Generates a deterministic synthetic capture (default 1.2 M packets, 50 000 flows in progress at
 //!    once) under `target/bench/`, once.
 //! 2. Bare read loop: libpcap `next_packet` over the file, touching each header (the floor any pcap
 //!    tool pays).
-//! 3. Our reader alone, then the full pipeline: read + decode + flow table + features + behavioural
-//!    context (records are built, feature vectors included, and dropped); the same without the
-//!    context stage, for its cost per record.
+//! 3. Our reader alone, then the full pipeline as the commands run it: read + decode + flow table +
+//!    features on this thread, the behavioural context stage on its own thread (records are built,
+//!    feature vectors included, and dropped); the same without the context stage, for the time the
+//!    stage adds; the same with the stage inline on one thread, for its CPU cost per record; then
+//!    `sensor replay`'s path (scoring on a thread of its own as well).
 //!
 //!    Steps 2 and 3 run in interleaved rounds (default 5) and each reports its best round, so that on
 //!    a shared host both loops see the same background noise. Every timing includes opening the file.
@@ -20,7 +22,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use sensor::alert::ObserverInfo;
@@ -32,25 +34,34 @@ use sensor::decode::{Fragment, PacketMeta, Transport};
 use sensor::detect::{Detector, Emit, ScoringThread};
 use sensor::flow::{FlowTable, FlowTableConfig};
 use sensor::model::{ModelSource, ModelSpec, TrustPolicy, load_set};
-use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, EMPTY_RAW, FlowPipeline, run_reader};
+use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, EMPTY_RAW, FlowPipeline, WithContext, run_reader};
 use sensor::simulate::synthetic::{SyntheticConfig, write_pcap};
 
+/// Counts heap bytes while [`COUNTING`] is set (only while memory is measured: a counter every
+/// allocation of two threads writes would slow the timed loops down).
 struct Counting;
 
+static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
+        }
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
+            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -112,31 +123,43 @@ fn bare_reader(path: &Path) -> (f64, (u64, u64)) {
 }
 
 /// Read, decode, flow table, features; with the behavioural context stage on (as configured by
-/// default) or off (its features NaN, no state).
+/// default, on its own thread as the commands run it) or off (its features NaN, no state). Records are
+/// built, feature vectors included, and dropped.
 fn pipeline(path: &Path, flow: FlowTableConfig, context: bool) -> (f64, (u64, u64, u64)) {
     let started = Instant::now();
-    let mut r = PcapFileReader::open(path).expect("open");
+    let reader = PcapFileReader::open(path).expect("open");
     let mut context = if context {
         Context::new(Config::default().context("defaults").expect("context"))
     } else {
         Context::disabled()
     };
-    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS, &mut context).expect("config");
     let mut records = 0u64;
-    let mut n = 0u64;
+    let summary =
+        run_reader(reader, flow, DEFAULT_MAX_FRAGMENTS, &mut context, &mut |_| records += 1, None).expect("run");
+    let secs = started.elapsed().as_secs_f64();
+    assert!(summary.capture_error.is_none(), "the synthetic capture reads cleanly");
+    assert_eq!(summary.drops.total(), 0, "the synthetic capture decodes cleanly");
+    (secs, (summary.packets, records, summary.flow_stats.peak_flows))
+}
+
+/// The pipeline with the context stage on this thread (one thread in all), for the stage's CPU cost.
+fn pipeline_inline(path: &Path, flow: FlowTableConfig) -> (f64, u64) {
+    let started = Instant::now();
+    let mut reader = PcapFileReader::open(path).expect("open");
+    let mut context = Context::new(Config::default().context("defaults").expect("context"));
+    let mut records = 0u64;
+    let mut sink = WithContext { context: &mut context, emit: &mut |_| records += 1 };
+    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS).expect("config");
     loop {
         let mut batch = [EMPTY_RAW; MAX_BATCH];
-        let k = r.next_batch(&mut batch).expect("the synthetic capture reads cleanly");
+        let k = reader.next_batch(&mut batch).expect("the synthetic capture reads cleanly");
         if k == 0 {
             break;
         }
-        n += k as u64;
-        p.batch(&batch[..k], &mut |_| records += 1);
+        p.batch(&batch[..k], &mut sink);
     }
-    p.finish(&mut |_| records += 1);
-    let secs = started.elapsed().as_secs_f64();
-    assert_eq!(p.drops().total(), 0, "the synthetic capture decodes cleanly");
-    (secs, (n, records, p.table().stats().peak_flows))
+    p.finish(&mut sink);
+    (started.elapsed().as_secs_f64(), records)
 }
 
 /// `sensor replay` end to end: the pipeline with the command line's flow settings (early records on)
@@ -173,6 +196,7 @@ fn replay(path: &Path, models: &[&'static str]) -> (f64, (u64, u64, u64)) {
 
 fn memory_per_flow(flows: u32) -> (f64, f64, usize) {
     let cfg = FlowTableConfig { max_flows: flows as usize, ..FlowTableConfig::default() };
+    COUNTING.store(true, Ordering::Relaxed);
     let before = ALLOCATED.load(Ordering::Relaxed);
     let mut table = FlowTable::new(cfg).expect("config");
     for i in 0..flows {
@@ -194,6 +218,7 @@ fn memory_per_flow(flows: u32) -> (f64, f64, usize) {
     }
     assert_eq!(table.len(), flows as usize);
     let heap = ALLOCATED.load(Ordering::Relaxed) - before;
+    COUNTING.store(false, Ordering::Relaxed);
     (table.memory_bytes() as f64 / f64::from(flows), heap as f64 / f64::from(flows), FlowTable::slot_bytes())
 }
 
@@ -217,7 +242,7 @@ fn main() -> anyhow::Result<()> {
     let (mut t_bare, mut t_reader, mut t_pipe) = (f64::MAX, f64::MAX, f64::MAX);
     let (mut t_replay_tree, mut t_replay_both) = (f64::MAX, f64::MAX);
     let (mut t_pipe_early, mut records_early) = (f64::MAX, 0);
-    let mut t_pipe_bare = f64::MAX;
+    let (mut t_pipe_bare, mut t_pipe_inline) = (f64::MAX, f64::MAX);
     let (mut scored, mut events_tree, mut events_both) = (0, 0, 0);
     let (mut n_bare, mut n_reader, mut n_pipe, mut records, mut peak) = (0, 0, 0, 0, 0);
     for _ in 0..rounds {
@@ -229,6 +254,9 @@ fn main() -> anyhow::Result<()> {
         (t_pipe, n_pipe, records, peak) = (t_pipe.min(t), n, r, p);
         let (t, _) = pipeline(&path, FlowTableConfig::default(), false);
         t_pipe_bare = t_pipe_bare.min(t);
+        let (t, r) = pipeline_inline(&path, FlowTableConfig::default());
+        assert_eq!(r, records, "inline and threaded context give the same records");
+        t_pipe_inline = t_pipe_inline.min(t);
         let early = Config::default().flow_table("defaults").expect("flow");
         let (t, (_, r, _)) = pipeline(&path, early, true);
         (t_pipe_early, records_early) = (t_pipe_early.min(t), r);
@@ -254,9 +282,16 @@ fn main() -> anyhow::Result<()> {
     );
 
     println!(
-        "same without context stage:    {:>12.0} packets/s ({t_pipe_bare:.3} s); context costs {:.2} us per record",
+        "same without context stage:    {:>12.0} packets/s ({t_pipe_bare:.3} s), ratio {:.2}; context adds {:.2} us per record",
         pps(n_pipe, t_pipe_bare),
+        t_bare / t_pipe_bare,
         (t_pipe - t_pipe_bare) * 1e6 / records as f64
+    );
+    println!(
+        "same, context inline (1 thread): {:>10.0} packets/s ({t_pipe_inline:.3} s), ratio {:.2}; context costs {:.2} us CPU per record",
+        pps(n_pipe, t_pipe_inline),
+        t_bare / t_pipe_inline,
+        (t_pipe_inline - t_pipe_bare) * 1e6 / records as f64
     );
     println!(
         "same with early records:       {:>12.0} packets/s ({t_pipe_early:.3} s), {records_early} records",

@@ -29,10 +29,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
-import json
-import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,13 +39,16 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pandas as pd
-from onnx import TensorProto, helper, numpy_helper
-from onnxmltools import convert_lightgbm
-from onnxmltools.convert.common.data_types import FloatTensorType
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
+
+from sensorml.data import matrix
+from sensorml.onnx_export import anomaly_graph as build_anomaly_graph
+from sensorml.onnx_export import export_lgbm, nan_median, save, save_with_golden, session, set_manifest, slog1p
+from sensorml.onnx_export import manifest as onnx_manifest
+from sensorml.sensor import Schema, Sensor, Simulation
+from sensorml.thresholds import for_budget
 
 LABELS = ["benign", "exfiltration", "lateral_movement"]
 ALERT_LABELS = ["exfiltration", "lateral_movement"]
@@ -56,17 +56,11 @@ SCHEMA_ID = "flow-v1"
 VERSION = "0.1.0"
 DESCRIPTION = "Test model trained on simulated traffic from `sensor simulate`; for tests only, not for production."
 
-# ONNX opsets. Default domain 13: inside tract's tested range (9-18) and ReduceMean still takes `axes` as an
-# attribute (it became an input at opset 18). ai.onnx.ml 3: TreeEnsembleClassifier/Regressor with the float
-# `nodes_values` attribute (tract does not read `nodes_values_as_tensor`; ml opset 5 deprecates the op).
-OPSET = 13
-ML_OPSET = 3
-IR_VERSION = 8  # ONNX IR 8: recent enough for both opsets above, read by tract and onnxruntime
 
 # Simulated data. Training: train variants of the attacks; validation: the same variants, another seed and
 # size (thresholds and goldens come from it). The eval variants stay unseen for the evaluation stage.
-TRAIN_SIM = dict(scenario="enterprise", hosts=60, duration="3h", volume_scale=0.05, variants="train", seed=7)
-VAL_SIM = dict(scenario="enterprise", hosts=50, duration="3h", volume_scale=0.05, variants="train", seed=11)
+TRAIN_SIM = Simulation("train", seed=7, variants="train", hosts=60, duration="3h", volume_scale=0.05)
+VAL_SIM = Simulation("val", seed=11, variants="train", hosts=50, duration="3h", volume_scale=0.05)
 SEED = 7
 
 # Threshold rule (both models, per alerting label): with n benign validation flows, k = floor(n / 1000)
@@ -86,165 +80,17 @@ def log(msg: str) -> None:
 
 
 def read_schema(sensor: str) -> tuple[list[str], str]:
-    out = subprocess.run([sensor, "extract", "--schema"], check=True, capture_output=True, text=True).stdout
-    lines = [l.strip() for l in out.splitlines() if l.strip()]
-    head = lines[0].split()
-    # "# schema flow-v1 sha256:<hex> (126 features)"
-    assert head[:2] == ["#", "schema"] and head[2] == SCHEMA_ID, f"unexpected schema line: {lines[0]}"
-    # The manifest carries the bare hex digest, as the sensor's Schema::hash holds it (no "sha256:").
-    assert head[3].startswith("sha256:"), head[3]
-    schema_hash = head[3].removeprefix("sha256:")
-    assert len(schema_hash) == 64 and all(c in "0123456789abcdef" for c in schema_hash), schema_hash
-    names = [l for l in lines[1:] if not l.startswith("#")]
-    n = int(head[4].lstrip("("))
-    assert len(names) == n, f"schema says {n} features, listed {len(names)}"
-    return names, schema_hash
-
-
-def simulate_and_extract(sensor: str, work: Path, tag: str, sim: dict) -> pd.DataFrame:
-    pcap, truth, table = work / f"{tag}.pcap", work / f"{tag}.truth.parquet", work / f"{tag}.parquet"
-    subprocess.run(
-        [sensor, "simulate", "--scenario", sim["scenario"], "--hosts", str(sim["hosts"]),
-         "--duration", sim["duration"], "--volume-scale", str(sim["volume_scale"]),
-         "--variants", sim["variants"], "--seed", str(sim["seed"]),
-         "--out", str(pcap), "--truth", str(truth)],
-        check=True,
-    )
-    try:
-        subprocess.run(
-            [sensor, "extract", "--pcap", str(pcap), "--truth", str(truth), "--out", str(table), "--quiet"],
-            check=True,
-        )
-    finally:
-        pcap.unlink(missing_ok=True)  # captures are large; the table is all we need
-    df = pd.read_parquet(table)
-    unknown = sorted(set(df["label"]) - set(LABELS))
-    assert not unknown, f"labels outside {LABELS}: {unknown}"
-    return df.reset_index(drop=True)
-
-
-def matrix(df: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """The model input: float32 in the given feature order, NaN for missing."""
-    return df[names].to_numpy(dtype=np.float64).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------------------ helpers
-
-
-def f32_json(v) -> float | None:
-    """A float32 as the JSON number with the shortest text that parses back to the same float32."""
-    v = np.float32(v)
-    if np.isnan(v):
-        return None
-    assert np.isfinite(v), v
-    return float(np.format_float_scientific(v, unique=True))
-
-
-def threshold_above(score: float) -> float:
-    """Smallest number with 4 significant digits strictly above `score`, also above it as float32."""
-    s = float(score)
-    exp = math.floor(math.log10(s)) - 3 if s > 0 else -4
-    step = 10.0 ** exp
-    t = round((math.floor(s / step) + 1) * step, max(0, -exp))
-    while not (t > s and np.float32(t) > np.float32(s)):
-        t = round(t + step, max(0, -exp))
-    return t
-
-
-def choose_threshold(benign_scores: np.ndarray, floor: float | None = None) -> tuple[float, int]:
-    scores = np.sort(np.asarray(benign_scores, dtype=np.float64))[::-1]
-    k = int(math.floor(len(scores) * FP_PER_FLOW))
-    t = threshold_above(scores[k]) if k < len(scores) else threshold_above(scores[-1])
-    if floor is not None:
-        t = max(t, floor)
-    crossing = int((np.asarray(benign_scores, dtype=np.float32) >= np.float32(t)).sum())
-    assert crossing <= k, (t, crossing, k)
-    return t, k
-
-
-def nan_median(x: np.ndarray) -> np.ndarray:
-    """Column medians ignoring NaN, as float32; NaN for a column that is always missing."""
-    out = np.full(x.shape[1], np.nan, dtype=np.float32)
-    for j in range(x.shape[1]):
-        col = x[:, j][~np.isnan(x[:, j])]
-        if col.size:
-            out[j] = np.float32(np.median(col.astype(np.float64)))
-    return out
+    """The flow-v1 names and hash (a prefix of the build's current schema)."""
+    schema = Sensor(sensor).schema(SCHEMA_ID)
+    return schema.names, schema.hash
 
 
 def manifest(name: str, kind: str, schema_hash: str, features: list[str], labels: list[str], output: str,
              thresholds: dict[str, float], reference: np.ndarray) -> dict[str, str]:
-    j = lambda v: json.dumps(v, separators=(",", ":"))
-    assert len(reference) == len(features)
-    return {
-        "sensor.manifest_version": "1",
-        "sensor.name": name,
-        "sensor.version": VERSION,
-        "sensor.kind": kind,
-        "sensor.feature_schema": SCHEMA_ID,
-        "sensor.feature_schema_hash": schema_hash,
-        "sensor.features": j(features),
-        "sensor.labels": j(labels),
-        "sensor.output": output,
-        "sensor.thresholds": j(thresholds),
-        "sensor.reference": j([f32_json(v) for v in reference]),
-        "sensor.description": DESCRIPTION,
-    }
-
-
-def set_manifest(model: onnx.ModelProto, props: dict[str, str] | None) -> onnx.ModelProto:
-    del model.metadata_props[:]
-    if props:
-        onnx.helper.set_model_props(model, props)
-    return model
-
-
-def session(model: onnx.ModelProto) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-
-
-def save(model: onnx.ModelProto, path: Path) -> None:
-    onnx.checker.check_model(model, full_check=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(model.SerializeToString())
-
-
-def write_golden(path: Path, model_file: str, output: str, x: np.ndarray, y: np.ndarray) -> None:
-    y = np.asarray(y, dtype=np.float32)
-    if y.ndim == 1:
-        y = y[:, None]
-    doc = {
-        "model": model_file,
-        "output": output,
-        "inputs": [[f32_json(v) for v in row] for row in x],
-        "outputs": [[f32_json(v) for v in row] for row in y],
-    }
-    # one row per line: readable diffs, small file
-    rows = lambda key: ",\n".join("    " + json.dumps(r, separators=(",", ":")) for r in doc[key])
-    text = (
-        "{\n"
-        f'  "model": {json.dumps(model_file)},\n'
-        f'  "output": {json.dumps(output)},\n'
-        f'  "inputs": [\n{rows("inputs")}\n  ],\n'
-        f'  "outputs": [\n{rows("outputs")}\n  ]\n'
-        "}\n"
-    )
-    assert json.loads(text) == doc
-    path.write_text(text)
-
-
-def verify_golden(path: Path, model_path: Path) -> None:
-    """The golden file as a reader sees it (JSON numbers parsed to float32, null to NaN) reproduces itself."""
-    doc = json.loads(path.read_text())
-    x = np.array([[np.nan if v is None else v for v in r] for r in doc["inputs"]], dtype=np.float32)
-    want = np.array(doc["outputs"], dtype=np.float32)
-    got = session(onnx.load(str(model_path))).run([doc["output"]], {"features": x})[0]
-    assert np.array_equal(got.reshape(want.shape), want), f"{path}: JSON round trip changed the outputs"
-    assert np.isnan(x).any(), f"{path}: no missing feature in any golden row"
+    """The shared manifest with this script's schema id, version and description."""
+    return onnx_manifest(name=name, version=VERSION, kind=kind, schema=Schema(SCHEMA_ID, features, schema_hash),
+                         features=features, labels=labels, output=output, thresholds=thresholds,
+                         reference=reference, description=DESCRIPTION)
 
 
 # --------------------------------------------------------------------------------------- classifier
@@ -260,32 +106,6 @@ def lgbm_params(**over) -> dict:
     return p
 
 
-def export_lgbm(model, n_features: int, name: str) -> onnx.ModelProto:
-    onx = convert_lightgbm(
-        model, name=name, initial_types=[("features", FloatTensorType([None, n_features]))],
-        target_opset=OPSET, zipmap=False,
-    )
-    onx.graph.name = name
-    # opsets exactly as chosen (the converter may list extra domains it did not use)
-    used = {n.domain for n in onx.graph.node}
-    want = {"": OPSET, "ai.onnx.ml": ML_OPSET}
-    del onx.opset_import[:]
-    for dom in sorted(used | {""}):
-        onx.opset_import.append(helper.make_opsetid(dom, want[dom]))
-    # The converter declares `label` as [1] and leaves the batch axis unnamed; declare what the graph
-    # computes, [N] / [N,C], with the batch axis a named symbol, so tract's facts agree with the real shapes.
-    for vi in list(onx.graph.input) + list(onx.graph.output):
-        dim0 = vi.type.tensor_type.shape.dim[0]
-        dim0.Clear()
-        dim0.dim_param = "N"
-    onx.ir_version = IR_VERSION
-    for node in onx.graph.node:
-        if node.op_type.startswith("TreeEnsemble"):
-            attrs = {a.name for a in node.attribute}
-            assert "nodes_values" in attrs and "nodes_values_as_tensor" not in attrs, attrs
-    return onx
-
-
 def train_classifier(Xtr, ytr, names):
     # Unweighted classes: on validation this caught more lateral movement at the 1-in-1,000 threshold than
     # balanced weights (which inflate attack probabilities of benign flows and so push thresholds up).
@@ -296,53 +116,6 @@ def train_classifier(Xtr, ytr, names):
 
 
 # ------------------------------------------------------------------------------------------ anomaly
-
-
-def slog1p(x):
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
-def anomaly_graph(name, features, median, mean, std, mlp: MLPRegressor) -> onnx.ModelProto:
-    F = len(features)
-    c = lambda n, a: numpy_helper.from_array(np.asarray(a, dtype=np.float32), n)
-    inits = [c("median", median), c("one", np.float32(1.0)), c("mean", mean), c("std", std)]
-    nodes = [
-        helper.make_node("IsNaN", ["features"], ["is_nan"]),
-        helper.make_node("Where", ["is_nan", "median", "features"], ["imputed"]),
-        helper.make_node("Sign", ["imputed"], ["sign"]),
-        helper.make_node("Abs", ["imputed"], ["abs"]),
-        helper.make_node("Add", ["abs", "one"], ["abs_plus_one"]),
-        helper.make_node("Log", ["abs_plus_one"], ["log1p_abs"]),
-        helper.make_node("Mul", ["sign", "log1p_abs"], ["slog1p"]),
-        helper.make_node("Sub", ["slog1p", "mean"], ["centred"]),
-        helper.make_node("Div", ["centred", "std"], ["z"]),
-    ]
-    h = "z"
-    n_layers = len(mlp.coefs_)
-    for i, (w, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_)):
-        inits += [c(f"w{i}", w), c(f"b{i}", b)]
-        nodes.append(helper.make_node("MatMul", [h, f"w{i}"], [f"mm{i}"]))
-        last = i == n_layers - 1
-        nodes.append(helper.make_node("Add", [f"mm{i}", f"b{i}"], ["reconstruction" if last else f"pre{i}"]))
-        if not last:
-            nodes.append(helper.make_node("Relu", [f"pre{i}"], [f"h{i}"]))
-            h = f"h{i}"
-    nodes += [
-        helper.make_node("Sub", ["reconstruction", "z"], ["err"]),
-        helper.make_node("Mul", ["err", "err"], ["sq_err"]),
-        # opset 13: axes is an attribute (an input from opset 18 on)
-        helper.make_node("ReduceMean", ["sq_err"], ["anomaly_score"], axes=[1], keepdims=0),
-    ]
-    graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", F])],
-        [helper.make_tensor_value_info("anomaly_score", TensorProto.FLOAT, ["N"])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="sensor-models-test", producer_version=VERSION)
-    model.ir_version = IR_VERSION
-    return model
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -377,8 +150,8 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     F = len(names)
     log(f"schema {SCHEMA_ID} sha256:{schema_hash} ({F} features)")
 
-    tr = simulate_and_extract(sensor, work, "train", TRAIN_SIM)
-    va = simulate_and_extract(sensor, work, "val", VAL_SIM)
+    tr = Sensor(sensor).simulate_and_extract(TRAIN_SIM, work)
+    va = Sensor(sensor).simulate_and_extract(VAL_SIM, work)
     for tag, df in (("train", tr), ("validation", va)):
         log(f"{tag}: {len(df)} rows " + ", ".join(f"{l}={int((df.label == l).sum())}" for l in LABELS))
     Xtr, Xva = matrix(tr, names), matrix(va, names)
@@ -413,7 +186,7 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     c_thr = {}
     for lab in ALERT_LABELS:
         j = LABELS.index(lab)
-        t, k = choose_threshold(p_va[benign_va, j], floor=MIN_PROBABILITY_THRESHOLD)
+        t, k = for_budget(p_va[benign_va, j], FP_PER_FLOW, floor=MIN_PROBABILITY_THRESHOLD)
         c_thr[lab] = t
         hit = p_va[yva == j, j] >= np.float32(t)
         fp = int((p_va[benign_va, j] >= np.float32(t)).sum())
@@ -421,10 +194,7 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
             f"validation {lab} flows caught {hit.sum()}/{hit.size}")
     set_manifest(conx, manifest(cname, "classifier", schema_hash, names, LABELS, "probabilities", c_thr,
                                 nan_median(Xtr[benign_tr])))
-    save(conx, out / f"{cname}.onnx")
-    write_golden(out / f"{cname}.golden.json", f"{cname}.onnx", "probabilities", Xva[golden_rows],
-                 session(conx).run(["probabilities"], {"features": Xva[golden_rows]})[0])
-    verify_golden(out / f"{cname}.golden.json", out / f"{cname}.onnx")
+    save_with_golden(conx, out / f"{cname}.onnx", "probabilities", Xva[golden_rows])
 
     # ---------------------------------------------------------------- anomaly autoencoder
     aname = "flow-anomaly-test"
@@ -447,7 +217,8 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     t0 = time.monotonic()
     mlp.fit(Z, Z)
     log(f"anomaly: MLP {mlp.n_iter_} epochs in {time.monotonic() - t0:.1f} s, final loss {mlp.loss_:.4f}")
-    aonx = anomaly_graph(aname, afeat, median, mean, std, mlp)
+    aonx = build_anomaly_graph(aname, len(afeat), median, mean, std, mlp.coefs_, mlp.intercepts_,
+                               producer="sensor-models-test", version=VERSION)
     asess = session(aonx)
     s_va = asess.run(["anomaly_score"], {"features": Xva[:, keep]})[0]
     assert s_va.shape == (len(Xva),) and s_va.dtype == np.float32 and np.isfinite(s_va).all()
@@ -456,17 +227,14 @@ def build(sensor: str, out: Path, bad: Path, work: Path, t_start: float) -> int:
     Zv = (Tv - mean) / std
     ref = ((mlp.predict(Zv) - Zv) ** 2).mean(axis=1)
     log(f"anomaly: |numpy - onnxruntime| max relative {float((np.abs(ref - s_va) / np.maximum(ref, 1e-6)).max()):.2e}")
-    a_t, k = choose_threshold(s_va[benign_va])
+    a_t, k = for_budget(s_va[benign_va], FP_PER_FLOW)
     for j, lab in enumerate(LABELS):
         m = yva == j
         log(f"anomaly: validation {lab}: median score {np.median(s_va[m]):.3f}, >= threshold {int((s_va[m] >= np.float32(a_t)).sum())}/{m.sum()}")
     log(f"anomaly threshold = {a_t} (benign allowed {k} of {benign_va.sum()})")
     set_manifest(aonx, manifest(aname, "anomaly", schema_hash, afeat, ["anomaly"], "anomaly_score",
                                 {"anomaly": a_t}, median))
-    save(aonx, out / f"{aname}.onnx")
-    write_golden(out / f"{aname}.golden.json", f"{aname}.onnx", "anomaly_score", Xva[golden_rows][:, keep],
-                 session(aonx).run(["anomaly_score"], {"features": Xva[golden_rows][:, keep]})[0])
-    verify_golden(out / f"{aname}.golden.json", out / f"{aname}.onnx")
+    save_with_golden(aonx, out / f"{aname}.onnx", "anomaly_score", Xva[golden_rows][:, keep])
 
     # ---------------------------------------------------------------- refusal fixtures
     tiny = lambda **kw: lgbm_params(n_estimators=2, num_leaves=4, min_child_samples=20, **kw)

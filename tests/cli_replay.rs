@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{copy_model, sensor, sensor_bin, simulate, test_models, write_file};
+use common::{copy_model, sensor, sensor_bin, shipped_models, simulate, test_models, write_file};
 use sensor::model::Model;
 
 // ---------------------------------------------------------------------------------------------------
@@ -46,9 +46,10 @@ fn anomaly_path() -> PathBuf {
     test_models().join("flow-anomaly-test.onnx")
 }
 
-/// The test models by manifest name (the embedded models are the same files).
+/// The test models and the shipped (embedded) models, by manifest name.
 fn models() -> HashMap<String, Model> {
-    [classifier_path(), anomaly_path()]
+    let shipped = shipped_models();
+    [classifier_path(), anomaly_path(), shipped.join("flow-classifier.onnx"), shipped.join("flow-anomaly.onnx")]
         .iter()
         .map(|p| {
             let m = Model::from_bytes(&std::fs::read(p).unwrap(), &p.display().to_string()).unwrap();
@@ -332,7 +333,7 @@ fn replay_writes_alerts_by_the_event_contract() {
     assert_eq!(ids.len(), events.len(), "event ids are unique");
 
     // The summary: packets, records scored, alerts per label (matching the lines), packets/s.
-    assert!(err.contains("replay: model flow-classifier-test") && err.contains("embedded"), "{err}");
+    assert!(err.contains("replay: model flow-classifier ") && err.contains("embedded"), "{err}");
     assert!(number_before(&err, " packets, ") > 10_000, "packets: {err}");
     assert!(err.contains("packets/s"), "{err}");
     let records = number_before(&err, " records (");

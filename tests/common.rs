@@ -112,6 +112,11 @@ pub fn test_models() -> PathBuf {
     repo_root().join("models/test")
 }
 
+/// The models the sensor ships (built by `models/pipeline.py`, embedded in the binary).
+pub fn shipped_models() -> PathBuf {
+    repo_root().join("models/shipped")
+}
+
 /// Copies `model` and, when `with_sig`, its `.sig` into `dir` under `name` (and `name.sig`).
 pub fn copy_model(model: &Path, dir: &Path, name: &str, with_sig: bool) -> PathBuf {
     let to = dir.join(name);

@@ -60,7 +60,7 @@ pub(crate) fn model_specs(cli_models: &[PathBuf], cli_shadow: &[PathBuf], cfg: &
     let mut specs: Vec<ModelSpec> =
         files.iter().map(|p| file(p, false)).chain(shadow.iter().map(|p| file(p, true))).collect();
     if files.is_empty() {
-        specs.extend(EMBEDDED.iter().map(|(name, _)| ModelSpec { source: ModelSource::Embedded(name), shadow: false }));
+        specs.extend(EMBEDDED.iter().map(|m| ModelSpec { source: ModelSource::Embedded(m.name), shadow: m.shadow }));
     }
     specs
 }

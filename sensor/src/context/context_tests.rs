@@ -76,7 +76,7 @@ impl Flow {
             bwd_packets: packets.1,
             fwd_wire_bytes: bytes.0,
             bwd_wire_bytes: bytes.1,
-            features: vec![f64::NAN; schema::flow_v1().len()],
+            features: vec![f64::NAN; schema::current().len()],
             context: Default::default(),
         }
     }
@@ -97,6 +97,14 @@ fn get(r: &FlowRecord, name: &str) -> f64 {
 
 fn learned_context() -> Context {
     Context::new(ContextConfig { learning_period_ns: 0, ..ContextConfig::default() })
+}
+
+/// A learned context that has also watched traffic for the hour before `T0`, so its 10-minute and
+/// 1-hour sums are complete (an unrelated pair talked at `T0 - 1 h`).
+fn watched_context() -> Context {
+    let mut ctx = learned_context();
+    whole(&mut ctx, tcp("10.9.9.1", "10.9.9.2", 80, T0 - 3600 * S), S, (2, 2), (200, 200));
+    ctx
 }
 
 #[test]
@@ -130,7 +138,7 @@ fn a_chain_a_b_c_has_two_hops_and_names_its_path() {
 
 #[test]
 fn a_scan_of_fifty_hosts_shows_fan_out_and_failures() {
-    let mut ctx = learned_context();
+    let mut ctx = watched_context();
     let mut last = None;
     for i in 1..=50u8 {
         let f = tcp("10.0.0.66", &format!("10.0.1.{i}"), 445, T0 + u64::from(i) * S / 10);
@@ -236,7 +244,7 @@ fn outbound_volume_is_judged_against_the_hosts_own_history() {
 
 #[test]
 fn checkpoints_add_only_their_new_bytes() {
-    let mut ctx = learned_context();
+    let mut ctx = watched_context();
     let f = tcp("10.0.0.8", "198.51.100.9", 443, T0);
     ctx.started(&f.start());
     let mut c1 =
@@ -246,6 +254,25 @@ fn checkpoints_add_only_their_new_bytes() {
     ctx.enrich(&mut end);
     assert_eq!(get(&c1, "ctx_host_out_bytes_10m"), 1_000_000.0);
     assert_eq!(get(&end, "ctx_host_out_bytes_10m"), 1_500_000.0);
+}
+
+#[test]
+fn long_window_sums_are_missing_until_the_stage_has_watched_that_long() {
+    let mut ctx = learned_context();
+    let out =
+        |ctx: &mut Context, t: u64| whole(ctx, tcp("10.0.0.8", "198.51.100.9", 443, t), S, (10, 10), (5_000, 1_000));
+    let first = out(&mut ctx, T0);
+    assert!(get(&first, "ctx_host_out_bytes_10m").is_nan(), "watched 1 s, not 10 min");
+    assert!(get(&first, "ctx_host_out_bytes_1h").is_nan());
+    assert_eq!(get(&first, "ctx_src_admin_fanout_5m"), 0.0, "5-minute windows are not held back");
+    let later = out(&mut ctx, T0 + 900 * S);
+    assert_eq!(get(&later, "ctx_host_out_bytes_10m"), 5_000.0);
+    assert!(get(&later, "ctx_host_out_bytes_1h").is_nan(), "watched 15 min, not 1 h");
+    let hour = out(&mut ctx, T0 + 3600 * S);
+    assert_eq!(get(&hour, "ctx_host_out_bytes_1h"), 10_000.0);
+    // A gap of more than an hour in packet time starts the watch again.
+    let after_gap = out(&mut ctx, T0 + 3 * 3600 * S);
+    assert!(get(&after_gap, "ctx_host_out_bytes_10m").is_nan());
 }
 
 #[test]
@@ -309,10 +336,15 @@ fn a_record_without_a_seen_start_is_counted_and_missing() {
 #[test]
 fn disabled_context_writes_nan_and_keeps_nothing() {
     let mut ctx = Context::disabled();
-    let r = whole(&mut ctx, tcp("10.0.0.1", "10.0.0.2", 445, T0), S, (5, 5), (500, 500));
-    let v1 = schema::flow_v1().len();
+    let f = tcp("10.0.0.1", "10.0.0.2", 445, T0);
+    ctx.started(&f.start());
+    let mut r = with_auth_failures(f.record(RecordKind::Final, T0 + S, (5, 5), (500, 500), EndReason::TcpFin), 1);
+    ctx.enrich(&mut r);
+    let layout = schema::layout();
     assert_eq!(r.features.len(), schema::current().len());
-    assert!(r.features[v1..].iter().all(|v| v.is_nan()));
+    assert!(r.features[layout.context_v2.clone()].iter().all(|v| v.is_nan()));
+    assert!(r.features[layout.context_v3.clone()].iter().all(|v| v.is_nan()));
+    assert_eq!(get(&r, "auth_failures"), 1.0, "per-flow features are the flow table's");
     assert_eq!(r.context.direction, None);
     assert_eq!(ctx.stats().entries, 0);
 }
@@ -394,4 +426,99 @@ fn a_dns_flow_whose_only_record_is_final_gets_its_domain_features() {
     let mut again = f.record(RecordKind::Final, T0 + 121 * S, (1, 1), (80, 120), EndReason::IdleTimeout);
     ctx.enrich(&mut again);
     assert!(get(&again, "ctx_dns_domain_queries_1h").is_nan());
+}
+
+/// `r` with its per-flow `auth_failures` (as the flow table writes it for a Kerberos or SMB flow).
+fn with_auth_failures(mut r: FlowRecord, failures: u32) -> FlowRecord {
+    let i = schema::current().index_of("auth_failures").unwrap();
+    r.features[i] = f64::from(failures);
+    r
+}
+
+/// A whole flow that drew `failures` refused logons.
+fn logon(ctx: &mut Context, f: Flow, failures: u32) -> FlowRecord {
+    ctx.started(&f.start());
+    let r = f.record(RecordKind::Final, f.start_ns + S / 10, (5, 4), (700, 400), EndReason::TcpFin);
+    let mut r = with_auth_failures(r, failures);
+    ctx.enrich(&mut r);
+    r
+}
+
+fn auth_context(r: &FlowRecord) -> [f64; 3] {
+    ["ctx_src_auth_failures_5m", "ctx_src_auth_failures_1h", "ctx_src_auth_fail_dsts_1h"].map(|n| get(r, n))
+}
+
+#[test]
+fn a_kerberos_spray_at_one_dc_adds_up_per_source() {
+    let mut ctx = learned_context();
+    // A user who logged on fine earlier: zero failures is a value, not missing.
+    let usual = logon(&mut ctx, tcp("10.0.0.7", "10.0.0.10", 88, T0), 0);
+    assert_eq!(auth_context(&usual), [0.0, 0.0, 0.0]);
+    // 30 guesses in 10 minutes, one every 20 s, each two AS exchanges on their own connections:
+    // PREAUTH_REQUIRED (no failure), then PREAUTH_FAILED.
+    let mut failed_at = Vec::new();
+    for i in 0..30u64 {
+        let t = T0 + 60 * S + i * 20 * S;
+        logon(&mut ctx, tcp("10.0.0.66", "10.0.0.10", 88, t), 0);
+        let r = logon(&mut ctx, tcp("10.0.0.66", "10.0.0.10", 88, t + S), 1);
+        failed_at.push(r.end_ns);
+        let within = |span_s: u64| failed_at.iter().filter(|&&at| r.end_ns - at <= span_s * S).count() as f64;
+        let [short, hour, dsts] = auth_context(&r);
+        assert!(short >= within(300) && short <= within(360), "guess {i}: 5m = {short}, last 300 s = {}", within(300));
+        assert_eq!(hour, (i + 1) as f64, "guess {i}");
+        assert_eq!(dsts, 1.0, "one domain controller");
+    }
+    assert!(failed_at[29] - failed_at[0] > 360 * S, "the spray outlasts the five-minute window");
+    // Another host's records do not see the sprayer's failures.
+    let other = logon(&mut ctx, tcp("10.0.0.8", "10.0.0.10", 88, T0 + 700 * S), 0);
+    assert_eq!(auth_context(&other), [0.0, 0.0, 0.0]);
+    // An hour and a minute after the last guess the windows are empty again.
+    let later = logon(&mut ctx, tcp("10.0.0.66", "10.0.0.10", 88, T0 + 60 * S + 29 * 20 * S + 3700 * S), 0);
+    assert_eq!(auth_context(&later), [0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn an_ntlm_spray_over_forty_hosts_counts_forty_destinations() {
+    let mut ctx = learned_context();
+    let mut last = None;
+    for i in 1..=40u64 {
+        let f = tcp("10.0.0.66", &format!("10.0.1.{i}"), 445, T0 + i * 2 * S);
+        last = Some(logon(&mut ctx, f, 1));
+    }
+    assert_eq!(auth_context(last.as_ref().unwrap()), [40.0, 40.0, 40.0]);
+    // A second round on the same hosts adds failures, not destinations.
+    for i in 1..=40u64 {
+        let f = tcp("10.0.0.66", &format!("10.0.1.{i}"), 445, T0 + 100 * S + i * S);
+        last = Some(logon(&mut ctx, f, 1));
+    }
+    assert_eq!(auth_context(&last.unwrap()), [80.0, 80.0, 40.0]);
+}
+
+#[test]
+fn checkpoints_add_only_their_new_failures() {
+    let mut ctx = learned_context();
+    let f = tcp("10.0.0.66", "10.0.2.1", 445, T0);
+    ctx.started(&f.start());
+    let early = f.record(RecordKind::Early, T0 + S, (4, 4), (900, 700), EndReason::EarlyPackets);
+    let mut early = with_auth_failures(early, 2);
+    ctx.enrich(&mut early);
+    let c1 = f.record(RecordKind::Checkpoint, T0 + 60 * S, (40, 40), (9000, 7000), EndReason::ActiveTimeout);
+    let mut c1 = with_auth_failures(c1, 2);
+    ctx.enrich(&mut c1);
+    let end = f.record(RecordKind::Final, T0 + 90 * S, (60, 60), (9900, 7700), EndReason::TcpFin);
+    let mut end = with_auth_failures(end, 5);
+    ctx.enrich(&mut end);
+    // Each record includes its own flow's failures so far, counted once.
+    assert_eq!(auth_context(&early), [2.0, 2.0, 1.0]);
+    assert_eq!(auth_context(&c1), [2.0, 2.0, 1.0]);
+    assert_eq!(auth_context(&end), [5.0, 5.0, 1.0]);
+}
+
+#[test]
+fn flows_without_authentication_read_zero_failures() {
+    let mut ctx = learned_context();
+    // A web flow: its auth features are missing (NaN), which adds nothing.
+    let r = whole(&mut ctx, tcp("10.0.0.5", "10.0.0.9", 443, T0), S, (10, 10), (900, 9000));
+    assert!(get(&r, "auth_failures").is_nan());
+    assert_eq!(auth_context(&r), [0.0, 0.0, 0.0]);
 }

@@ -191,6 +191,13 @@ fn registered_domain(name: &[u8]) -> &[u8] {
     }
 }
 
+/// Whether [`DnsDomains::observe`] looks further at a packet: UDP or TCP sent to port 53, not a later IP
+/// fragment. Needs no state, so a capture thread can filter with it before handing packets over.
+pub fn is_query_candidate(meta: &PacketMeta<'_>) -> bool {
+    matches!(meta.transport, Transport::Udp { dst_port: DNS_PORT, .. } | Transport::Tcp { dst_port: DNS_PORT, .. })
+        && meta.fragment != Fragment::Later
+}
+
 /// Per-registered-domain DNS query counters and the flow → domain links.
 #[derive(Debug)]
 pub struct DnsDomains {
@@ -208,14 +215,10 @@ impl DnsDomains {
 
     /// Counts the packet if it is a DNS query to port 53 (see the module doc); any packet is accepted.
     pub fn observe(&mut self, meta: &PacketMeta<'_>) {
-        let over_tcp = match meta.transport {
-            Transport::Udp { dst_port: DNS_PORT, .. } => false,
-            Transport::Tcp { dst_port: DNS_PORT, .. } => true,
-            _ => return,
-        };
-        if meta.fragment == Fragment::Later {
+        if !is_query_candidate(meta) {
             return;
         }
+        let over_tcp = matches!(meta.transport, Transport::Tcp { .. });
         let Some(name) = query_name(meta.payload, over_tcp) else {
             return;
         };

@@ -4,10 +4,11 @@
 //!
 //! The stage sits between the flow table and the models ([`crate::pipeline`] wires it) and sees, in
 //! packet order: every packet (DNS queries, [`dns_domains`]), every flow start (novelty, fan-out, hop
-//! chains, beaconing: facts of the first packet) and every record (bytes, outcomes). To each record it
-//! appends the features of schema `flow-v2` beyond `flow-v1` ([`NAMES`]) and attaches the direction and
-//! hop chain for the alert. `extract`, `replay`, `baseline` and live capture run the same code in the
-//! same order, so the training table and the sensor agree.
+//! chains, beaconing: facts of the first packet) and every record (bytes, outcomes). In each record it
+//! fills the context features of the schema ([`names`]; the ranges of [`schema::layout`], which the
+//! flow table leaves NaN) and attaches the direction and hop chain for the alert. `extract`,
+//! `replay`, `baseline` and live capture run the same code in the same order, so the training table
+//! and the sensor agree.
 //!
 //! Families (one file each):
 //! - where the flow runs, by the configured site networks ([`site`]);
@@ -20,16 +21,21 @@
 //! - DNS information per registered domain ([`dns_domains`]);
 //! - beaconing regularity ([`beacon`]);
 //! - local hour and weekend ([`time`]);
-//! - process novelty (agent mode only; missing elsewhere).
+//! - process novelty (agent mode only; missing elsewhere);
+//! - authentication failures per source, from schema `flow-v3` on ([`auth_failures`]).
 //!
 //! Missing is not zero: a feature without enough history (learning period not over, too few starts,
-//! too few bins) or without meaning for the flow (DNS features of a web flow) is NaN.
+//! too few bins) or without meaning for the flow (DNS features of a web flow) is NaN. So are the sums
+//! over windows longer than five minutes (host bytes over 10 minutes and an hour, admin fan-out over an
+//! hour) until the stage has watched the traffic without a break of over an hour for that long: right
+//! after a start, "no bytes in the last hour" would only mean "not watched yet".
 //!
 //! Bounds: every map is capped ([`ContextLimits`], from the `[context]` config section) and drops its
 //! stalest entries when full; [`Context::stats`] reports entries, memory and evictions. The learned
 //! part ([`baseline::Baseline`]) persists across restarts ([`state_file`]); the short-term windows
 //! (at most an hour) start empty after a restart.
 
+pub mod auth_failures;
 pub mod baseline;
 pub mod beacon;
 pub mod bounded;
@@ -40,6 +46,7 @@ pub mod sources;
 pub mod state_file;
 pub mod time;
 
+use auth_failures::AuthFailures;
 use baseline::{Baseline, BaselineLimits};
 use beacon::Beacons;
 use bounded::{BoundedMap, ip_bytes, secs, stable_hash};
@@ -51,6 +58,7 @@ use time::UtcOffset;
 
 use crate::decode::PacketMeta;
 use crate::features::port_class::PortClass;
+use crate::features::schema;
 use crate::flow::{FlowRecord, FlowStart, HopChain, NetDirection, RecordKind};
 
 const WHERE: &[&str] = &["ctx_dir_outbound", "ctx_dir_inbound", "ctx_dir_internal"];
@@ -73,9 +81,23 @@ const VOLUME: &[&str] = &[
 ];
 const PROCESS: &[&str] = &["ctx_proc_port_class_new", "ctx_proc_dst_new"];
 
-/// The context features in schema order (appended to `flow-v1` to make `flow-v2`).
-pub fn names() -> Vec<&'static str> {
+const NS: u64 = 1_000_000_000;
+/// A pause in the traffic longer than this restarts the watch of the long windows.
+const WATCH_GAP_NS: u64 = 3600 * NS;
+
+/// The context features of `flow-v2`, in schema order (appended to `flow-v1`).
+pub fn names_v2() -> Vec<&'static str> {
     [WHERE, NOVELTY, FANOUT, chains::NAMES, VOLUME, dns_domains::NAMES, beacon::NAMES, time::NAMES, PROCESS].concat()
+}
+
+/// The context features added in `flow-v3`, in schema order (after its per-flow features).
+pub fn names_v3() -> &'static [&'static str] {
+    auth_failures::NAMES
+}
+
+/// Every context feature, in schema order.
+pub fn names() -> Vec<&'static str> {
+    [&names_v2()[..], names_v3()].concat()
 }
 
 /// Caps on the context's state.
@@ -164,6 +186,8 @@ struct OpenFlow {
     facts: StartFacts,
     /// Bytes of this flow already added to its host's volume (sent, received by the internal host).
     counted: (u64, u64),
+    /// Authentication failures of this flow already added to its source's window.
+    auth_failures: u32,
 }
 
 /// What the context holds and has dropped.
@@ -204,7 +228,10 @@ pub struct Context {
     beacons: Beacons,
     dns: DnsDomains,
     open: BoundedMap<OpenFlow>,
+    auth: AuthFailures,
     clock_ns: u64,
+    /// Packet time since which the stage has watched without a gap of over an hour.
+    watched_from_ns: u64,
     unstarted_records: u64,
 }
 
@@ -229,7 +256,9 @@ impl Context {
                 max_flows: l.max_domains,
             }),
             open: BoundedMap::new(l.max_open_flows),
+            auth: AuthFailures::new(l.max_sources, l.max_peers_per_source),
             clock_ns: 0,
+            watched_from_ns: 0,
             unstarted_records: 0,
             cfg,
         }
@@ -264,9 +293,17 @@ impl Context {
     }
 
     fn advance(&mut self, ts_ns: u64) -> u64 {
+        if self.clock_ns == 0 || ts_ns > self.clock_ns.saturating_add(WATCH_GAP_NS) {
+            self.watched_from_ns = ts_ns;
+        }
         self.clock_ns = self.clock_ns.max(ts_ns);
         self.baseline.observe_time(ts_ns);
         self.clock_ns
+    }
+
+    /// Whether the stage computes anything (false for [`Context::disabled`]).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Every packet, in capture order, before the flow table sees it.
@@ -275,6 +312,13 @@ impl Context {
         if self.enabled {
             self.dns.observe(meta);
         }
+    }
+
+    /// Whether [`Context::packet`] can use this packet (a DNS query): the others need not reach it.
+    /// Needs no state, so the capture side can filter while the stage runs on another thread.
+    #[inline]
+    pub fn wants_packet(meta: &PacketMeta<'_>) -> bool {
+        dns_domains::is_query_candidate(meta)
     }
 
     /// A flow starts: novelty, fan-out, chains and beaconing are decided here, at its first packet.
@@ -319,6 +363,7 @@ impl Context {
                 chain,
             },
             counted: (0, 0),
+            auth_failures: 0,
         });
     }
 
@@ -341,11 +386,13 @@ impl Context {
         }
     }
 
-    /// A record leaves the flow table: update volumes and outcomes, then append the context features
-    /// (schema `flow-v2` order) and attach direction and chain.
+    /// A record leaves the flow table: update volumes, outcomes and authentication failures, then fill
+    /// the record's context features (the context ranges of [`schema::layout`]) and attach direction
+    /// and chain.
     pub fn enrich(&mut self, record: &mut FlowRecord) {
-        let at = record.features.len();
-        record.features.resize(at + names_len(), f64::NAN);
+        let layout = schema::layout();
+        // Records from the flow table already have this width, their context ranges NaN.
+        record.features.resize(schema::current().len(), f64::NAN);
         if !self.enabled {
             return;
         }
@@ -369,20 +416,23 @@ impl Context {
 
         // The flow's start facts; the open entry keeps the bytes already counted into volumes (one
         // lookup: read the old count, store the new one).
+        let failures_so_far = auth_failures_of(record);
         let found = if is_final {
-            self.open.remove(record.flow_id).map(|o| (o.facts, o.counted))
+            self.open.remove(record.flow_id).map(|o| (o.facts, o.counted, o.auth_failures))
         } else {
-            self.open
-                .get_mut(record.flow_id, now_s)
-                .map(|o| (o.facts.clone(), std::mem::replace(&mut o.counted, exchanged)))
+            self.open.get_mut(record.flow_id, now_s).map(|o| {
+                let counted = std::mem::replace(&mut o.counted, exchanged);
+                (o.facts.clone(), counted, std::mem::replace(&mut o.auth_failures, failures_so_far))
+            })
         };
-        let (start, counted) = match found {
-            Some((facts, counted)) => (Some(facts), counted),
+        let (start, counted, counted_auth_failures) = match found {
+            Some((facts, counted, auth)) => (Some(facts), counted, auth),
             None => {
                 self.unstarted_records += 1;
-                (None, (0, 0))
+                (None, (0, 0), 0)
             }
         };
+        self.auth.add(src_h, dst_h, failures_so_far.saturating_sub(counted_auth_failures), now_s);
 
         if let (Some((host_h, (sent, received))), NetDirection::Outbound | NetDirection::Inbound) = (host, dir) {
             let (ds, dr) = (sent.saturating_sub(counted.0), received.saturating_sub(counted.1));
@@ -397,7 +447,9 @@ impl Context {
         }
 
         let learned = self.learned();
-        let out = &mut record.features[at..];
+        let watched = |window_ns: u64| now_ns.saturating_sub(self.watched_from_ns) >= window_ns;
+        let (watched_10m, watched_1h) = (watched(600 * NS), watched(3600 * NS));
+        let out = &mut record.features[layout.context_v2.clone()];
         let mut w = Writer { out, i: 0 };
         w.put(f(dir == NetDirection::Outbound));
         w.put(f(dir == NetDirection::Inbound));
@@ -413,7 +465,7 @@ impl Context {
         w.put(if learned { count(|c| c.new_1h) } else { f64::NAN });
 
         w.put(count(|c| c.admin_5m));
-        w.put(count(|c| c.admin_1h));
+        w.put(if watched_1h { count(|c| c.admin_1h) } else { f64::NAN });
         w.put(count(|c| c.any_5m));
         let (ended, failures) = window.map_or((0, 0), |s| s.outcomes_5m(now_s));
         w.put(if window.is_some() { f64::from(ended) } else { f64::NAN });
@@ -425,8 +477,8 @@ impl Context {
             Some((host_h, _)) => {
                 let (out_10m, out_1h, in_1h) =
                     self.sources.bytes.get(host_h).map_or((0, 0, 0), |b| b.windows_10m_1h(now_s));
-                w.put(out_10m as f64);
-                w.put(out_1h as f64);
+                w.put(if watched_10m { out_10m as f64 } else { f64::NAN });
+                w.put(if watched_1h { out_1h as f64 } else { f64::NAN });
                 let (z, hour_z) = self
                     .baseline
                     .hosts
@@ -434,7 +486,7 @@ impl Context {
                     .map_or((f64::NAN, f64::NAN), |v| v.z_scores(now_s, self.cfg.utc_offset));
                 w.put(z);
                 w.put(hour_z);
-                w.put(((out_1h as f64 + 1.0) / (in_1h as f64 + 1.0)).log2());
+                w.put(if watched_1h { ((out_1h as f64 + 1.0) / (in_1h as f64 + 1.0)).log2() } else { f64::NAN });
             }
             None => w.skip(5),
         }
@@ -468,7 +520,8 @@ impl Context {
 
         w.put(o.map_or(f64::NAN, |o| o.proc_port_new));
         w.put(o.map_or(f64::NAN, |o| o.proc_dst_new));
-        debug_assert_eq!(w.i, names_len());
+        debug_assert_eq!(w.i, layout.context_v2.len());
+        self.auth.write(src_h, now_s, &mut record.features[layout.context_v3.clone()]);
 
         record.context.direction = Some(dir);
         record.context.chain = start.and_then(|o| o.chain);
@@ -480,7 +533,8 @@ impl Context {
             + self.sources.bytes.len()
             + self.chains.entries()
             + self.beacons.entries()
-            + self.open.len();
+            + self.open.len()
+            + self.auth.entries();
         let dns = self.dns.stats();
         ContextStats {
             entries: entries + dns.domains + dns.flows,
@@ -489,13 +543,15 @@ impl Context {
                 + self.chains.memory_bytes()
                 + self.beacons.memory_bytes()
                 + self.dns.memory_bytes()
-                + self.open.table_bytes(),
+                + self.open.table_bytes()
+                + self.auth.memory_bytes(),
             evicted: self.baseline.evicted()
                 + self.sources.windows.evicted()
                 + self.sources.bytes.evicted()
                 + self.chains.evicted()
                 + self.beacons.evicted()
                 + self.open.evicted()
+                + self.auth.evicted()
                 + dns.evicted_domains
                 + dns.evicted_flows,
             unstarted_records: self.unstarted_records,
@@ -505,12 +561,6 @@ impl Context {
     }
 }
 
-/// Number of context features.
-pub fn names_len() -> usize {
-    static LEN: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| names().len());
-    *LEN
-}
-
 fn f(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
@@ -518,6 +568,15 @@ fn f(b: bool) -> f64 {
 /// A novelty flag as a feature: missing while the baseline is still learning.
 fn novelty(learned: bool, new: bool) -> f64 {
     if learned { f(new) } else { f64::NAN }
+}
+
+/// The authentication failures a record's flow drew so far (its `auth_failures` feature; 0 for flows
+/// that carry no authentication protocol).
+fn auth_failures_of(r: &FlowRecord) -> u32 {
+    static AT: std::sync::LazyLock<usize> =
+        std::sync::LazyLock::new(|| schema::current().index_of("auth_failures").expect("flow-v3 has auth_failures"));
+    // A count written as f64; NaN (not such a flow) converts to 0.
+    r.features.get(*AT).map_or(0, |&v| v as u32)
 }
 
 /// A flow that got nowhere: nothing came back, or a TCP connection refused or reset before any

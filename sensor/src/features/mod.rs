@@ -4,6 +4,7 @@
 //! Missing is not zero: a feature that has no value for a flow (backward statistics of a flow that got
 //! no answer, DNS features of a non-DNS flow, early-packet slots past the flow's end) is NaN.
 
+pub mod auth;
 pub mod bulk;
 pub mod dns;
 pub mod early;
@@ -20,12 +21,14 @@ pub mod volume;
 use crate::decode::{Fragment, PacketMeta, Transport};
 use crate::flow::Direction;
 
-/// Application-payload family chosen for a flow when it starts (a flow is never both DNS and ICMP).
+/// Application-payload family chosen for a flow when it starts (a flow is at most one of DNS, ICMP,
+/// Kerberos/SMB2: their ports and protocols do not overlap).
 #[derive(Debug, Clone, Copy)]
 pub enum Payload {
     None,
     Dns(dns::DnsFeatures),
     Icmp(icmp::IcmpFeatures),
+    Auth(auth::AuthFeatures),
 }
 
 /// All per-flow feature state.
@@ -57,7 +60,7 @@ impl FlowFeatures {
             {
                 Payload::Dns(dns::DnsFeatures::default())
             }
-            _ => Payload::None,
+            _ => auth::AuthFeatures::for_flow(&first.transport).map_or(Payload::None, Payload::Auth),
         };
         FlowFeatures {
             volume: volume::Volume::default(),
@@ -78,13 +81,18 @@ impl FlowFeatures {
         self.early.update(n_before, dir, meta.ip_len, gaps.flow_us);
         let has_l4_header = meta.fragment != Fragment::Later;
         match (meta.transport, &mut self.payload) {
-            (Transport::Tcp { tcp, .. }, payload) if has_l4_header => {
+            (Transport::Tcp { tcp, src_port, dst_port }, payload) if has_l4_header => {
                 self.tcp.update(dir, &tcp);
-                if let Payload::Dns(dns) = payload {
-                    dns.update(dir, meta.payload, true);
+                match payload {
+                    Payload::Dns(dns) => dns.update(dir, meta.payload, true),
+                    Payload::Auth(auth) => auth.update(src_port, dst_port, meta.payload, meta.payload_len),
+                    Payload::None | Payload::Icmp(_) => {}
                 }
             }
             (Transport::Udp { .. }, Payload::Dns(dns)) if has_l4_header => dns.update(dir, meta.payload, false),
+            (Transport::Udp { src_port, dst_port }, Payload::Auth(auth)) if has_l4_header => {
+                auth.update(src_port, dst_port, meta.payload, meta.payload_len)
+            }
             (Transport::Icmp { .. }, Payload::Icmp(icmp)) if has_l4_header => {
                 icmp.update(dir, meta.payload, meta.payload_len)
             }
@@ -113,7 +121,8 @@ impl FlowFeatures {
         self.tcp.seen(dir)
     }
 
-    /// Appends the features in schema order (see [`schema::flow_v1`]).
+    /// Appends a whole record's features in the order of [`schema::current`]: every per-flow feature
+    /// at its place, NaN where the context stage writes (see [`schema::layout`]).
     pub fn write(&self, facts: &FlowFacts, out: &mut Vec<f64>) {
         let fwd = self.volume.packets(Direction::Forward);
         let bwd = self.volume.packets(Direction::Backward);
@@ -125,11 +134,14 @@ impl FlowFeatures {
         self.early.write(fwd + bwd, out);
         port_class::write(facts.proto, facts.responder_port, out);
         let at = out.len();
-        out.resize(at + dns::DnsFeatures::NAMES.len() + icmp::IcmpFeatures::NAMES.len(), f64::NAN);
-        let (dns_out, icmp_out) = out[at..].split_at_mut(dns::DnsFeatures::NAMES.len());
+        let layout = schema::layout();
+        debug_assert_eq!(at + dns::DnsFeatures::NAMES.len() + icmp::IcmpFeatures::NAMES.len(), layout.context_v2.start);
+        out.resize(layout.context_v3.end, f64::NAN);
+        let (dns_out, icmp_out) = out[at..layout.context_v2.start].split_at_mut(dns::DnsFeatures::NAMES.len());
         match &self.payload {
             Payload::Dns(dns) => dns.write(dns_out),
             Payload::Icmp(icmp) => icmp.write(icmp_out),
+            Payload::Auth(auth) => auth.write(&mut out[layout.flow_v3.clone()]),
             Payload::None => {}
         }
     }

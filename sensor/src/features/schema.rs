@@ -3,12 +3,19 @@
 //! The hash is the SHA-256 of the schema id and the names, each followed by a newline, in lowercase hex.
 //! A model records the schema id and hash it was trained on; the sensor refuses a model whose features
 //! it cannot produce.
+//!
+//! Each schema extends the one before it, so every older schema is a prefix of the current one and
+//! its models keep loading: `flow-v1` (per-flow features), `flow-v2` (+ context), `flow-v3`
+//! (+ authentication per flow, + authentication failures per source). A record of the current
+//! schema therefore interleaves per-flow and context features; [`layout`] says which stage writes
+//! where.
 
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 
-use super::{bulk, dns, early, icmp, port_class, rates, tcp, timing, volume};
+use super::{auth, bulk, dns, early, icmp, port_class, rates, tcp, timing, volume};
 
 pub struct Schema {
     pub id: &'static str,
@@ -60,8 +67,34 @@ static FLOW_V1: LazyLock<Schema> = LazyLock::new(|| {
 
 static FLOW_V2: LazyLock<Schema> = LazyLock::new(|| {
     let mut names = FLOW_V1.names.clone();
-    names.extend(crate::context::names().iter().map(|s| s.to_string()));
+    names.extend(crate::context::names_v2().iter().map(|s| s.to_string()));
     Schema::new("flow-v2", names)
+});
+
+static FLOW_V3: LazyLock<Schema> = LazyLock::new(|| {
+    let mut names = FLOW_V2.names.clone();
+    names.extend(auth::AuthFeatures::NAMES.iter().map(|s| s.to_string()));
+    names.extend(crate::context::names_v3().iter().map(|s| s.to_string()));
+    Schema::new("flow-v3", names)
+});
+
+/// Where the stages write in a record of [`current`]: the flow table writes every feature outside the
+/// context ranges (and NaN inside them), the context stage fills the context ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The context features of `flow-v2`.
+    pub context_v2: Range<usize>,
+    /// The per-flow features added in `flow-v3` (authentication).
+    pub flow_v3: Range<usize>,
+    /// The context features added in `flow-v3` (authentication failures per source).
+    pub context_v3: Range<usize>,
+}
+
+static LAYOUT: LazyLock<Layout> = LazyLock::new(|| {
+    let context_v2 = FLOW_V1.len()..FLOW_V2.len();
+    let flow_v3 = FLOW_V2.len()..FLOW_V2.len() + auth::AuthFeatures::NAMES.len();
+    let context_v3 = flow_v3.end..FLOW_V3.len();
+    Layout { context_v2, flow_v3, context_v3 }
 });
 
 /// Schema `flow-v1`: the per-flow features (what the flow table writes).
@@ -70,25 +103,40 @@ pub fn flow_v1() -> &'static Schema {
 }
 
 /// Schema `flow-v2`: `flow-v1` followed by the behavioural context features
-/// ([`crate::context::names`]). The records of the pipeline carry this schema.
+/// ([`crate::context::names_v2`]).
 pub fn flow_v2() -> &'static Schema {
     &FLOW_V2
 }
 
+/// Schema `flow-v3`: `flow-v2` followed by the authentication features of the flow
+/// ([`auth::AuthFeatures::NAMES`]) and the authentication failures of its source
+/// ([`crate::context::names_v3`]). The records of the pipeline carry this schema.
+pub fn flow_v3() -> &'static Schema {
+    &FLOW_V3
+}
+
 /// The schema of this build's records.
 pub fn current() -> &'static Schema {
-    flow_v2()
+    flow_v3()
+}
+
+/// Which stage writes which features of a [`current`] record.
+pub fn layout() -> &'static Layout {
+    &LAYOUT
 }
 
 /// Every schema a model may have been trained on and this build can still serve: each is a prefix of
 /// [`current`], so its features map by name.
-pub fn known() -> [&'static Schema; 2] {
-    [flow_v1(), flow_v2()]
+pub fn known() -> [&'static Schema; 3] {
+    [flow_v1(), flow_v2(), flow_v3()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hash of `flow-v2` as released (before `flow-v3` existed).
+    const V2_HASH: &str = "32a9c1e0c0b692047bfb03cb197a3d944fcdf56a9ca38cfa760ec75ff93f1df9";
 
     #[test]
     fn names_are_unique_and_carry_no_identifiers() {
@@ -107,10 +155,45 @@ mod tests {
     fn v2_extends_v1() {
         let (v1, v2) = (flow_v1(), flow_v2());
         assert_eq!(&v2.names[..v1.len()], &v1.names[..]);
-        assert_eq!(v2.len(), v1.len() + crate::context::names_len());
+        assert_eq!(v2.len(), v1.len() + crate::context::names_v2().len());
         assert!(v2.names[v1.len()..].iter().all(|n| n.starts_with("ctx_")));
         assert_ne!(v1.hash, v2.hash);
         let mut seen = std::collections::HashSet::new();
         assert!(v2.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v2");
+    }
+
+    #[test]
+    fn v3_extends_v2_with_authentication() {
+        let (v1, v2, v3) = (flow_v1(), flow_v2(), flow_v3());
+        assert_eq!(&v3.names[..v2.len()], &v2.names[..]);
+        assert_eq!(
+            &v3.names[v2.len()..],
+            [
+                "auth_attempts",
+                "auth_failures",
+                "ctx_src_auth_failures_5m",
+                "ctx_src_auth_failures_1h",
+                "ctx_src_auth_fail_dsts_1h"
+            ]
+        );
+        assert_eq!((v1.len(), v2.len(), v3.len()), (126, 156, 161));
+        assert!(v1.hash != v3.hash && v2.hash != v3.hash);
+        let mut seen = std::collections::HashSet::new();
+        assert!(v3.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v3");
+        // Pinned: a v1 or v2 model records its schema's hash; adding v3 must not change them.
+        assert_eq!(v2.hash, V2_HASH);
+        assert_eq!(current().id, "flow-v3");
+        assert_eq!(known().map(|s| s.id), ["flow-v1", "flow-v2", "flow-v3"]);
+    }
+
+    #[test]
+    fn layout_covers_the_record_without_overlap() {
+        let l = layout();
+        assert_eq!(l.context_v2.start, flow_v1().len());
+        assert_eq!((l.context_v2.end, l.flow_v3.start), (flow_v2().len(), flow_v2().len()));
+        assert_eq!((l.flow_v3.end, l.context_v3.start, l.context_v3.end), (158, 158, current().len()));
+        let ctx = current().names.iter().enumerate().filter(|(_, n)| n.starts_with("ctx_")).map(|(i, _)| i);
+        assert!(ctx.eq(l.context_v2.clone().chain(l.context_v3.clone())), "the context ranges hold the ctx_ names");
+        assert!(current().names[l.context_v3.clone()].iter().eq(crate::context::names_v3()));
     }
 }

@@ -85,7 +85,7 @@ fn tcp_connection_is_one_flow_ended_by_fin() {
     assert_eq!(feature(r, "fin_count"), 2.0);
     assert_eq!(feature(r, "duration_us"), 7000.0);
     assert_eq!(feature(r, "dst_port_admin"), 1.0);
-    assert_eq!(r.features.len(), flow_v1().len());
+    assert_eq!(r.features.len(), crate::features::schema::current().len());
     assert_eq!(stats.flows_created, 1);
 }
 

@@ -119,12 +119,30 @@ pub struct ModelSet {
     pub models: Vec<ServingModel>,
 }
 
-/// The models built into the binary (the shipped defaults), with their signatures.
-/// Until the training pipeline ships production models, these are the test models of `models/test`
-/// (trained on simulated traffic by `models/test_models.py`).
-pub const EMBEDDED: &[(&str, &[u8])] = &[
-    ("flow-classifier-test", include_bytes!("../../../models/test/flow-classifier-test.onnx")),
-    ("flow-anomaly-test", include_bytes!("../../../models/test/flow-anomaly-test.onnx")),
+/// A model built into the binary.
+#[derive(Debug)]
+pub struct EmbeddedModel {
+    pub name: &'static str,
+    pub bytes: &'static [u8],
+    /// Served in shadow mode (scored and measured, never alerting) unless configured otherwise.
+    pub shadow: bool,
+}
+
+/// The models built into the binary: the shipped models of `models/shipped`, made and signed by
+/// `models/pipeline.py` (see models/MODEL_CARD.md). The anomaly model learnt "normal" from simulated
+/// traffic, not from the site's, so by default it runs in shadow mode until `models/adapt.py` retrains it
+/// on the site's own traffic and the config serves that model.
+pub const EMBEDDED: &[EmbeddedModel] = &[
+    EmbeddedModel {
+        name: "flow-classifier",
+        bytes: include_bytes!("../../../models/shipped/flow-classifier.onnx"),
+        shadow: false,
+    },
+    EmbeddedModel {
+        name: "flow-anomaly",
+        bytes: include_bytes!("../../../models/shipped/flow-anomaly.onnx"),
+        shadow: true,
+    },
 ];
 
 /// Loads every configured model; the first failure stops and is returned.
@@ -134,8 +152,8 @@ pub fn load_set(specs: &[ModelSpec], trust: &TrustPolicy) -> Result<ModelSet, Mo
         let (model, provenance) = match &spec.source {
             ModelSource::File(path) => load_file(path, trust)?,
             ModelSource::Embedded(name) => {
-                let (_, bytes) = EMBEDDED.iter().find(|(n, _)| n == name).expect("embedded model names are checked");
-                let model = Model::from_bytes(bytes, &format!("embedded:{name}"))
+                let embedded = EMBEDDED.iter().find(|m| m.name == *name).expect("embedded model names are checked");
+                let model = Model::from_bytes(embedded.bytes, &format!("embedded:{name}"))
                     .map_err(|source| ModelFileError::Load { path: format!("embedded:{name}").into(), source })?;
                 (model, Provenance::Embedded)
             }

@@ -1,8 +1,16 @@
 //! Wires the stages: capture source → decode → flow table → context → records.
 //!
-//! [`FlowPipeline`] is the per-packet path shared by `extract`, `replay`, `baseline`, `demo`, the
-//! benchmarks and the live modes, so the training table and the sensor can never disagree on a
-//! feature. Its records carry the features of schema `flow-v2` (flow features, then context features).
+//! [`FlowPipeline`] (decode and flow table) is the per-packet path shared by `extract`, `replay`,
+//! `baseline`, `demo`, the benchmarks and the live modes, so the training table and the sensor can
+//! never disagree on a feature. Its output — packets of interest, flow starts, records — goes to a
+//! [`FlowSink`]; the behavioural context stage is one, and the records it emits carry the features of
+//! schema `flow-v2` (flow features, then context features).
+//!
+//! [`run_reader`] runs the context stage on a thread of its own ([`context_thread`]): capture, decode
+//! and flow table on one core, context on another, with records identical to those of the stage run
+//! inline ([`WithContext`], used when the stage is disabled and has nothing to compute).
+
+mod context_thread;
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,21 +22,22 @@ use crate::capture::{CaptureError, LinkType, PcapFileReader, RawPacket};
 use crate::context::{Context, ContextStats};
 use crate::decode::{Decoder, DropCounts, Fragment, PacketMeta, Transport};
 use crate::flow::{FlowRecord, FlowSink, FlowStart, FlowTable, FlowTableConfig, FlowTableStats};
+use context_thread::FeedLimits;
 
 /// Bound on IP datagrams whose fragments are being tracked.
 pub const DEFAULT_MAX_FRAGMENTS: usize = 4096;
 
-/// Decode, flow tracking and behavioural context for one stream of packets.
-pub struct FlowPipeline<'c> {
+/// Decode and flow tracking for one stream of packets.
+pub struct FlowPipeline {
     decoder: Decoder,
     table: FlowTable,
-    context: &'c mut Context,
 }
 
-/// Passes the flow table's output through the context stage on its way to `emit`.
-struct WithContext<'a, E> {
-    context: &'a mut Context,
-    emit: &'a mut E,
+/// The context stage on the calling thread: passes the flow table's output through `context` on its
+/// way to `emit`.
+pub struct WithContext<'a, E> {
+    pub context: &'a mut Context,
+    pub emit: &'a mut E,
 }
 
 impl<E: FnMut(FlowRecord)> FlowSink for WithContext<'_, E> {
@@ -47,26 +56,25 @@ impl<E: FnMut(FlowRecord)> FlowSink for WithContext<'_, E> {
     }
 }
 
-impl<'c> FlowPipeline<'c> {
+impl FlowPipeline {
     pub fn new(
         flow: FlowTableConfig,
         max_fragments: usize,
-        context: &'c mut Context,
-    ) -> Result<FlowPipeline<'c>, crate::flow::table::FlowConfigError> {
-        Ok(FlowPipeline { decoder: Decoder::new(max_fragments), table: FlowTable::new(flow)?, context })
+    ) -> Result<FlowPipeline, crate::flow::table::FlowConfigError> {
+        Ok(FlowPipeline { decoder: Decoder::new(max_fragments), table: FlowTable::new(flow)? })
     }
 
     /// One captured frame. Undecodable frames are counted by reason in [`FlowPipeline::drops`].
     #[inline]
-    pub fn packet(&mut self, raw: &RawPacket<'_>, emit: &mut impl FnMut(FlowRecord)) {
+    pub fn packet(&mut self, raw: &RawPacket<'_>, sink: &mut impl FlowSink) {
         if let Ok(meta) = self.decoder.decode(raw) {
-            self.table.process(&meta, &mut WithContext { context: self.context, emit });
+            self.table.process(&meta, sink);
         }
     }
 
     /// Several captured frames, in order; the same result as [`FlowPipeline::packet`] on each, faster
     /// (the flow table overlaps the memory latency of their lookups).
-    pub fn batch(&mut self, raws: &[RawPacket<'_>], emit: &mut impl FnMut(FlowRecord)) {
+    pub fn batch(&mut self, raws: &[RawPacket<'_>], sink: &mut impl FlowSink) {
         for chunk in raws.chunks(MAX_BATCH) {
             let mut metas = [PLACEHOLDER; MAX_BATCH];
             let mut n = 0;
@@ -76,17 +84,13 @@ impl<'c> FlowPipeline<'c> {
                     n += 1;
                 }
             }
-            self.table.process_batch(&metas[..n], &mut WithContext { context: self.context, emit });
+            self.table.process_batch(&metas[..n], sink);
         }
     }
 
     /// Ends all flows (end of input).
-    pub fn finish(&mut self, emit: &mut impl FnMut(FlowRecord)) {
-        self.table.flush(&mut WithContext { context: self.context, emit });
-    }
-
-    pub fn context(&self) -> &Context {
-        self.context
+    pub fn finish(&mut self, sink: &mut impl FlowSink) {
+        self.table.flush(sink);
     }
 
     pub fn drops(&self) -> &DropCounts {
@@ -178,50 +182,72 @@ pub fn run_file(
     run_reader(reader, flow, max_fragments, context, emit, progress)
 }
 
-/// Runs an opened capture through the pipeline. A read error stops reading, the flows seen so far are
-/// flushed, and the error is returned inside the summary (the caller decides how to report it).
+/// Runs an opened capture through the pipeline, the context stage on a thread of its own when it is
+/// enabled (records and statistics are the same as inline; `emit` runs on this thread, in record order).
+/// A read error stops reading, the flows seen so far are flushed, and the error is returned inside the
+/// summary (the caller decides how to report it).
 pub fn run_reader<R: std::io::Read>(
-    mut reader: PcapFileReader<R>,
+    reader: PcapFileReader<R>,
     flow: FlowTableConfig,
     max_fragments: usize,
     context: &mut Context,
     emit: &mut impl FnMut(FlowRecord),
     progress: Option<Progress<'_>>,
 ) -> Result<RunSummary, RunError> {
-    let mut pipeline = FlowPipeline::new(flow, max_fragments, context).map_err(RunError::Config)?;
+    let mut pipeline = FlowPipeline::new(flow, max_fragments).map_err(RunError::Config)?;
     let started = Instant::now();
-    let mut packets = 0u64;
-    let mut progress = progress;
-    let mut next_progress = PROGRESS_EVERY;
-    let capture_error = loop {
-        let mut batch = [EMPTY_RAW; MAX_BATCH];
-        match reader.next_batch(&mut batch) {
-            Ok(0) => break None,
-            Ok(n) => {
-                packets += n as u64;
-                pipeline.batch(&batch[..n], emit);
-                if packets >= next_progress
-                    && let Some(p) = progress.as_mut()
-                {
-                    next_progress += PROGRESS_EVERY;
-                    p(reader.bytes_read(), packets);
-                }
-            }
-            Err(e) => break Some(e),
-        }
+    let mut input = Input { reader, packets: 0, progress, next_progress: PROGRESS_EVERY };
+    let capture_error = if context.is_enabled() {
+        context_thread::run(context, emit, FeedLimits::DEFAULT, |sink| input.run(&mut pipeline, sink))
+            .map_err(RunError::ContextThread)?
+    } else {
+        input.run(&mut pipeline, &mut WithContext { context, emit })
     };
-    pipeline.finish(emit);
-    if let Some(p) = progress.as_mut() {
-        p(reader.bytes_read(), packets);
-    }
     Ok(RunSummary {
-        packets,
+        packets: input.packets,
         drops: pipeline.drops().clone(),
         flow_stats: pipeline.table().stats(),
-        context: pipeline.context().stats(),
+        context: context.stats(),
         seconds: started.elapsed().as_secs_f64(),
         capture_error,
     })
+}
+
+/// A capture being read, with its progress reports.
+struct Input<'p, R: std::io::Read> {
+    reader: PcapFileReader<R>,
+    packets: u64,
+    progress: Option<Progress<'p>>,
+    next_progress: u64,
+}
+
+impl<R: std::io::Read> Input<'_, R> {
+    /// Every packet through `pipeline` into `sink`, then the flows still open; the read error that
+    /// stopped it early, if any.
+    fn run(&mut self, pipeline: &mut FlowPipeline, sink: &mut impl FlowSink) -> Option<CaptureError> {
+        let capture_error = loop {
+            let mut batch = [EMPTY_RAW; MAX_BATCH];
+            match self.reader.next_batch(&mut batch) {
+                Ok(0) => break None,
+                Ok(n) => {
+                    self.packets += n as u64;
+                    pipeline.batch(&batch[..n], sink);
+                    if self.packets >= self.next_progress
+                        && let Some(p) = self.progress.as_mut()
+                    {
+                        self.next_progress += PROGRESS_EVERY;
+                        p(self.reader.bytes_read(), self.packets);
+                    }
+                }
+                Err(e) => break Some(e),
+            }
+        };
+        pipeline.finish(sink);
+        if let Some(p) = self.progress.as_mut() {
+            p(self.reader.bytes_read(), self.packets);
+        }
+        capture_error
+    }
 }
 
 /// Errors that stop a run before any packet is read.
@@ -231,4 +257,6 @@ pub enum RunError {
     Open(CaptureError),
     #[error("invalid flow settings: {0}")]
     Config(#[source] crate::flow::table::FlowConfigError),
+    #[error("cannot start the context stage's thread: {0}")]
+    ContextThread(#[source] std::io::Error),
 }

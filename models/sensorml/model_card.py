@@ -1,0 +1,191 @@
+"""REPORT.md (every table and plot of a pipeline run) and MODEL_CARD.md (the summary a user reads before
+deploying: data, intended use, metrics, known limits). Both are written from the run's own numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import otrf
+from .evaluate import Report
+from .report import md_table
+
+TARGET_RECALL = 0.95
+TARGET_FA_PER_10K = 1.0
+
+
+def _targets(ev: Report) -> list[str]:
+    lines = []
+    for lab in ("exfiltration", "lateral_movement"):
+        r = ev.per_label.loc[lab, "recall"]
+        lines.append(f"- recall of `{lab}` flows: **{r:.3f}** (target ≥ {TARGET_RECALL}: "
+                     f"{'met' if r >= TARGET_RECALL else 'NOT met'})")
+    fa = ev.false_alerts_per_10k
+    lines.append(f"- false alerts, all models together: **{fa:.2f} per 10,000 benign flows** "
+                 f"({ev.false_alert_flows} of {ev.benign_flows}; target ≤ {TARGET_FA_PER_10K}: "
+                 f"{'met' if fa <= TARGET_FA_PER_10K else 'NOT met'})")
+    return lines
+
+
+def _otrf_lines(flows: pd.DataFrame | None) -> list[str]:
+    if flows is None:
+        return ["The real captures were not found: this run did not evaluate them."]
+    s = otrf.summary(flows)
+    caught = int((s["movement with lateral_movement alert"] > 0).sum())
+    with_mv = int((s["movement flows"] > 0).sum())
+    chatter = int(s["chatter alerted"].sum())
+    return [
+        f"- captures where a movement flow drew a `lateral_movement` alert: **{caught} of {with_mv}**",
+        f"- movement flows with a `lateral_movement` alert: **{int(s['movement with lateral_movement alert'].sum())} "
+        f"of {int(s['movement flows'].sum())}**",
+        f"- domain-chatter flows alerted (target 0): **{chatter} of {int(s['domain chatter flows'].sum())}**",
+        f"- C2 / internet flows alerted: {int(s['c2/internet alerted'].sum())} of {int(s['c2/internet flows'].sum())}",
+    ]
+
+
+def write_report(path: Path, facts: dict, va: Report, ev: Report, ev_classifier: Report,
+                 otrf_flows: pd.DataFrame | None, plots: dict[str, str], importance: pd.Series) -> None:
+    t = facts["thresholds"]
+    sims = lambda split: "\n".join(
+        f"| {s['tag']} | {s['seed']} | {s['variants']} | {s['hosts']} | {s['duration']} | {s['volume_scale']} | "
+        f"{s['start']} |" for s in facts["simulations"][split])
+    flows = pd.DataFrame(facts["flows"]).T
+    flows.index.name = "split"
+    parts = [
+        f"# Evaluation report: models {facts['version']} (scale `{facts['scale']}`)",
+        "",
+        "Written by `models/pipeline.py` from this run's numbers. Flow-level: a flow alerts with a label when "
+        "any of its scored records (early, checkpoint, final) reaches the threshold.",
+        "",
+        "## Data",
+        "",
+        f"Schema `{facts['schema']['id']}` ({facts['schema']['features']} features, sha256 "
+        f"`{facts['schema']['hash']}`), every table written by `sensor extract --truth`.",
+        "",
+        "| capture | seed | variants | workstations | duration | volume scale | start |",
+        "|---|---|---|---|---|---|---|",
+        sims("train"), sims("validation"), sims("eval"),
+        "",
+        md_table(flows, "{}"),
+        "",
+        "## Thresholds",
+        "",
+        f"Budget: {facts['budget_per_benign_flow']:g} false alerts per benign flow for all alerting outputs "
+        f"together, split evenly between them and set on validation: "
+        + ", ".join(f"`{k}` ≥ {v}" for k, v in t.items()) + ".",
+        f"On validation: {va.false_alert_flows} benign flows of {va.benign_flows} alerted "
+        f"({va.false_alerts_per_10k:.2f} per 10,000).",
+        "",
+        "## Eval variants (attacks the models never saw)",
+        "",
+        *_targets(ev),
+        f"- the classifier alone: {ev_classifier.false_alerts_per_10k:.2f} false alerts per 10,000 benign flows",
+        "",
+        "Per label (`recall_any_alert`: the label's flows that drew any alert, the anomaly model's included):",
+        "",
+        md_table(ev.per_label),
+        "",
+        "Per attack technique (instances: attack runs; detected: at least one alert of the right label):",
+        "",
+        md_table(ev.per_attack),
+        "",
+        "Confusion matrix (flows; columns: the strongest alert):",
+        "",
+        md_table(ev.confusion, "{}"),
+        "",
+        f"![precision-recall]({plots['pr']})",
+        "",
+        f"![score histograms]({plots['hist']})",
+        "",
+        f"![confusion matrix]({plots['confusion']})",
+        "",
+        "## Real captures: OTRF lateral movement",
+        "",
+        "Through `sensor replay` with the signed models (flow classes: see `models/sensorml/otrf.py`).",
+        "",
+        *_otrf_lines(otrf_flows),
+        "",
+    ]
+    if otrf_flows is not None:
+        parts += [md_table(otrf.summary(otrf_flows), "{}"), "", "Every flow:", "",
+                  md_table(otrf_flows.set_index("capture"), "{:.3f}"), ""]
+    parts += [
+        "## Feature importance",
+        "",
+        md_table(importance.head(25).rename("gain").to_frame().rename_axis("feature"), "{:.0f}"),
+        "",
+        f"![feature importance]({plots['importance']})",
+        "",
+        "## Run time (2 cores)",
+        "",
+        ", ".join(f"{k} {v} s" for k, v in facts["stages_s"].items()),
+        "",
+    ]
+    path.write_text("\n".join(parts))
+
+
+def write_model_card(path: Path, facts: dict, ev: Report, ev_classifier: Report,
+                     otrf_flows: pd.DataFrame | None) -> None:
+    t = facts["thresholds"]
+    flows = facts["flows"]
+    text = f"""# Model card: `flow-classifier` and `flow-anomaly` {facts['version']}
+
+Shipped in `models/shipped/` and built into the sensor (the default models). Made by
+`models/pipeline.py` (scale `{facts['scale']}`); every number below is from that run, see
+[report/REPORT.md](report/REPORT.md) for the full tables and plots.
+
+## Models
+
+| | `flow-classifier` | `flow-anomaly` |
+|---|---|---|
+| kind | LightGBM multiclass, {facts['classifier']['rounds']} rounds × 3 classes, ≤ {facts['classifier']['leaves']} leaves, one `TreeEnsembleClassifier` | autoencoder (MLP {'-'.join(map(str, facts['anomaly']['hidden']))}, ReLU) whose graph outputs the mean squared reconstruction error |
+| input | {facts['classifier']['features']} of the {facts['schema']['features']} features of `{facts['schema']['id']}` (not {', '.join(facts['classifier']['excluded'])}), NaN = missing | the {facts['anomaly']['features']} features that vary in benign training data |
+| output | `probabilities` [N,3]: benign, exfiltration, lateral_movement | `anomaly_score` [N] |
+| thresholds | exfiltration ≥ {t['exfiltration']}, lateral_movement ≥ {t['lateral_movement']} | anomaly ≥ {t['anomaly']} |
+| signed | development key `models/keys/dev.key` | same |
+
+## Data
+
+Simulated only: `sensor simulate` (a Windows domain with workstations, servers, DCs; benign behaviours
+including look-alikes of attacks: an authorised scanner, admin jump hosts, remote management, cloud
+sync uploads, backups), features by `sensor extract`, the serving code. Training and validation use the
+simulator's `train` attack variants, evaluation the disjoint `eval` variants (other tools, sizes, timings,
+ports) on other seeds. Flows: train {flows['train']}, validation {flows['validation']}, eval {flows['eval']}.
+Captures start at different hours and days and are longer than the context stage's learning period, so
+the models see records both with and without a learned baseline.
+
+## Intended use
+
+Scoring the flow records of the sensor (`sensor replay`, `sensor run`) to flag data exfiltration and
+lateral movement for an analyst, with the explanation the sensor attaches. Not a verdict: an alert is a
+lead. The thresholds were set for {facts['budget_per_benign_flow']:g} false alerts per benign flow on
+simulated validation traffic; a real site's benign traffic differs, so run the site adaptation
+(`models/adapt.py`) on two weeks of the site's normal traffic before relying on the anomaly model and
+its threshold.
+
+## Metrics (eval variants, flows)
+
+{chr(10).join(_targets(ev))}
+- the classifier alone: {ev_classifier.false_alerts_per_10k:.2f} false alerts per 10,000 benign flows
+
+{md_table(ev.per_label)}
+
+Per technique:
+
+{md_table(ev.per_attack)}
+
+## Real captures (OTRF lateral movement, `sensor replay`)
+
+{chr(10).join(_otrf_lines(otrf_flows))}
+
+## Known limits
+
+- Trained on simulated traffic only. The simulator writes real protocol bytes, but a real site's mix,
+  software and timing differ; expect more false alerts until the anomaly model is adapted to the site.
+- Exfiltration has no public labelled capture: its numbers are simulated only.
+- Context features (novelty, reach) are missing until the baseline covers `learning_period_s`; the
+  models were trained with both, but detection is weaker while the sensor is still learning.
+- Per-technique gaps are in the table above: a technique with low recall is a real miss, not noise.
+"""
+    path.write_text(text)

@@ -1,0 +1,135 @@
+"""The two shipped model kinds.
+
+- Classifier: LightGBM multiclass (benign, exfiltration, lateral movement) over the schema's features
+  but local time (the simulator's attack hours are an artefact of its scenarios, not a property of
+  attacks), NaN left as NaN (LightGBM learns where missing values go; the ONNX TreeEnsemble keeps
+  that). Attack rows weigh more than benign rows and every technique weighs the same in total, so that
+  the many flows of a scan or a spray do not teach the model that movement always fans out. Each
+  training row also appears a second time as the sensor would see it right after a start (the
+  features that need a learned baseline or a long watch missing, see `STARTUP_MISSING`), so a model
+  meets a freshly started sensor, or a short capture, on ground it was trained on.
+- Anomaly model: an autoencoder trained on benign rows only, whose ONNX graph imputes, transforms,
+  reconstructs and outputs the mean squared reconstruction error (see `onnx_export.anomaly_graph`). It
+  uses the features that vary in benign training data.
+
+Training is deterministic (fixed seeds, deterministic LightGBM, single-threaded numerics).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPRegressor
+
+from .onnx_export import nan_median, slog1p
+
+SEED = 7
+
+# Left out of the classifier (see the module doc).
+CLASSIFIER_EXCLUDED = ("ctx_hour_of_day", "ctx_weekend")
+# Missing while the context stage is learning its baseline or has watched less than the window.
+STARTUP_MISSING = (
+    "ctx_pair_new", "ctx_pair_port_new", "ctx_src_new_internal_peers_5m", "ctx_src_new_internal_peers_1h",
+    "ctx_src_admin_fanout_1h", "ctx_host_out_bytes_10m", "ctx_host_out_bytes_1h", "ctx_host_out_bytes_z",
+    "ctx_host_out_bytes_hour_z", "ctx_host_updown_log2_1h", "ctx_peer_internal_hosts",
+)
+
+
+def classifier_features(names: list[str]) -> list[str]:
+    return [n for n in names if n not in CLASSIFIER_EXCLUDED]
+
+
+def training_rows(X: np.ndarray, y: np.ndarray, attack: np.ndarray, names: list[str],
+                  attack_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows, their startup copies, and the sample weights (see the module doc)."""
+    startup = X.copy()
+    startup[:, [names.index(n) for n in STARTUP_MISSING if n in names]] = np.nan
+    X2, y2, a2 = np.vstack([X, startup]), np.concatenate([y, y]), np.concatenate([attack, attack])
+    counts = pd.Series(a2[y2 > 0]).value_counts()
+    per_technique = (y2 > 0).sum() / max(len(counts), 1)
+    w = np.ones(len(y2))
+    att = y2 > 0
+    w[att] = attack_weight * per_technique / pd.Series(a2[att]).map(counts).to_numpy()
+    return X2, y2, w
+
+
+@dataclass(frozen=True)
+class ClassifierParams:
+    rounds: int = 60
+    leaves: int = 15
+    learning_rate: float = 0.2
+    attack_weight: float = 5.0
+    threads: int = 2
+
+    def lgbm(self) -> dict:
+        return dict(
+            n_estimators=self.rounds, num_leaves=self.leaves, learning_rate=self.learning_rate,
+            min_child_samples=20, subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
+            random_state=SEED, n_jobs=self.threads, deterministic=True, force_col_wise=True, verbose=-1,
+        )
+
+
+def classifier(X: np.ndarray, y: np.ndarray, weight: np.ndarray, names: list[str],
+               p: ClassifierParams) -> lgb.LGBMClassifier:
+    clf = lgb.LGBMClassifier(objective="multiclass", **p.lgbm())
+    clf.fit(pd.DataFrame(X.astype(np.float64), columns=names), y, sample_weight=weight)
+    if list(clf.classes_) != [0, 1, 2]:
+        raise RuntimeError(f"training data lacks a class: {list(clf.classes_)}")
+    return clf
+
+
+def importance(clf: lgb.LGBMClassifier, names: list[str]) -> pd.Series:
+    """Total split gain per feature, highest first."""
+    return pd.Series(clf.booster_.feature_importance("gain"), index=names).sort_values(ascending=False)
+
+
+@dataclass
+class Autoencoder:
+    features: list[str]
+    median: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    mlp: MLPRegressor
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """What the graph does before the MLP, in numpy (float64)."""
+        T = slog1p(np.where(np.isnan(X), self.median, X).astype(np.float32).astype(np.float64))
+        return (T - self.mean) / self.std
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        Z = self.transform(X)
+        return ((self.mlp.predict(Z) - Z) ** 2).mean(axis=1)
+
+
+def autoencoder(Xb: np.ndarray, names: list[str], *, hidden=(32, 8, 32), epochs: int = 40, log=print) -> Autoencoder:
+    """Fits the autoencoder on benign rows `Xb` (columns `names`)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column has no variance: left out below
+        var = np.nanvar(Xb.astype(np.float64), axis=0)
+    keep = [j for j in range(len(names)) if np.isfinite(var[j]) and var[j] > 0]
+    feats = [names[j] for j in keep]
+    Xk = Xb[:, keep]
+    median = nan_median(Xk)
+    T = slog1p(np.where(np.isnan(Xk), median, Xk).astype(np.float32).astype(np.float64))
+    mean = T.mean(axis=0).astype(np.float32)
+    # the floor keeps a nearly constant feature from dominating the score
+    std = np.maximum(T.std(axis=0), 1e-2).astype(np.float32)
+    Z = ((T - mean) / std).astype(np.float32)
+    mlp = MLPRegressor(hidden_layer_sizes=hidden, activation="relu", solver="adam", alpha=1e-4, batch_size=256,
+                       learning_rate_init=1e-3, max_iter=epochs, shuffle=True, random_state=SEED, tol=1e-6,
+                       n_iter_no_change=1000)
+    t0 = time.monotonic()
+    with warnings.catch_warnings():
+        # a fixed epoch count, not convergence, ends training (deterministic length)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(Z, Z)
+    log(f"anomaly: {len(feats)} features ({len(names) - len(feats)} constant or always missing in benign data "
+        f"left out), MLP {'-'.join(map(str, hidden))}, {mlp.n_iter_} epochs on {len(Z)} rows in "
+        f"{time.monotonic() - t0:.0f} s, loss {mlp.loss_:.4f}")
+    return Autoencoder(feats, median, mean, std, mlp)

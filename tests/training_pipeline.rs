@@ -1,0 +1,145 @@
+//! The training side end to end: `models/pipeline.py --scale quick` (simulate, extract, train, export,
+//! sign, evaluate, report) and `models/adapt.py` (site adaptation), run against this build's sensor.
+//! The models they write must pass `sensor model check` with the key that signed them and serve in
+//! `sensor replay`. Needs the Python environment of `models/setup.sh` (the README's test command makes
+//! it); without it the test fails and says so.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{repo_root, sensor, sensor_bin, simulate, write_file};
+
+fn python() -> PathBuf {
+    let py = repo_root().join("models/.venv/bin/python");
+    assert!(
+        py.is_file(),
+        "{} is missing: run models/setup.sh (scripts/dev test does) to create the training environment",
+        py.display()
+    );
+    py
+}
+
+fn run_py(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(python())
+        .arg(repo_root().join("models").join(script))
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{script} failed ({}):\n{text}", out.status);
+    text
+}
+
+fn check_signed_model(path: &Path, config: Option<&Path>) -> String {
+    let mut args = vec!["model".as_ref(), "check".as_ref(), path.as_os_str()];
+    if let Some(c) = config {
+        args.extend(["--config".as_ref(), c.as_os_str()]);
+    }
+    let out = sensor(args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "sensor model check {}: {text}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn quick_pipeline_trains_signs_evaluates_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (models, report, card) = (dir.path().join("models"), dir.path().join("report"), dir.path().join("CARD.md"));
+    let log = run_py(
+        "pipeline.py",
+        &[
+            "--sensor".as_ref(),
+            sensor_bin().as_os_str(),
+            "--scale".as_ref(),
+            "quick".as_ref(),
+            "--out".as_ref(),
+            models.as_os_str(),
+            "--report".as_ref(),
+            report.as_os_str(),
+            "--model-card".as_ref(),
+            card.as_os_str(),
+        ],
+    );
+    for name in ["flow-classifier", "flow-anomaly"] {
+        let onnx = models.join(format!("{name}.onnx"));
+        assert!(models.join(format!("{name}.onnx.sig")).is_file(), "{name} is signed");
+        assert!(models.join(format!("{name}.golden.json")).is_file(), "{name} has goldens");
+        let checked = check_signed_model(&onnx, None);
+        assert!(checked.contains(&format!("name        {name}")) || checked.contains(name), "{checked}");
+        assert!(checked.contains("signed") || checked.contains("ed25519:"), "{checked}");
+    }
+    let md = std::fs::read_to_string(report.join("REPORT.md")).unwrap();
+    for needle in
+        ["## Eval variants", "false alerts", "Per attack technique", "Confusion matrix", "## Feature importance"]
+    {
+        assert!(md.contains(needle), "REPORT.md lacks {needle:?}");
+    }
+    for png in ["pr_curves.png", "score_histograms.png", "confusion_matrix.png", "feature_importance.png"] {
+        let bytes = std::fs::read(report.join(png)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 5_000, "{png} is a real PNG");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap()).unwrap();
+    let labels = metrics["eval"]["per_label"].as_array().unwrap();
+    for label in ["exfiltration", "lateral_movement"] {
+        let row = labels.iter().find(|r| r["label"] == label).unwrap_or_else(|| panic!("no {label} row"));
+        let recall = row["recall"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&recall), "{label} recall {recall}");
+    }
+    let card = std::fs::read_to_string(&card).unwrap();
+    assert!(card.contains("## Known limits") && card.contains("## Metrics"), "{card}");
+    if common::shared_data().join("otrf-lateral-movement").is_dir() {
+        assert!(log.contains("OTRF captures (sensor replay"), "the real captures were evaluated:\n{log}");
+        assert!(md.contains("movement flows"), "REPORT.md has the OTRF table");
+    } else {
+        eprintln!("WARNING: ../shared/data is absent: the pipeline's real-capture evaluation was not exercised");
+    }
+}
+
+#[test]
+fn site_adaptation_retrains_and_signs_with_the_site_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = simulate(
+        dir.path(),
+        "site",
+        &["--scenario", "benign", "--hosts", "25", "--duration", "90m", "--volume-scale", "0.02", "--seed", "5"],
+    );
+    let key = dir.path().join("site");
+    let out = sensor(["model".as_ref(), "keygen".as_ref(), "--out".as_ref(), key.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let models = dir.path().join("site-models");
+    let log = run_py(
+        "adapt.py",
+        &[
+            "--sensor".as_ref(),
+            sensor_bin().as_os_str(),
+            "--pcap".as_ref(),
+            site.as_os_str(),
+            "--key".as_ref(),
+            key.with_extension("key").as_os_str(),
+            "--out".as_ref(),
+            models.as_os_str(),
+            "--epochs".as_ref(),
+            "5".as_ref(),
+        ],
+    );
+    assert!(log.contains("threshold anomaly:"), "{log}");
+    let config = write_file(dir.path(), "site.toml", &format!("[models]\ntrusted_keys = [{:?}]\n", public.trim()));
+    for name in ["flow-anomaly-site", "flow-classifier-site"] {
+        let checked = check_signed_model(&models.join(format!("{name}.onnx")), Some(&config));
+        assert!(checked.contains(public.trim()), "{name} is signed by the site key: {checked}");
+    }
+    // The development key alone does not accept the site's models.
+    let out = sensor(["model".as_ref(), "check".as_ref(), models.join("flow-anomaly-site.onnx").as_os_str()]);
+    assert!(!out.status.success(), "a site model must not pass with only the development key trusted");
+    assert!(std::fs::read_to_string(models.join("ADAPT_REPORT.md")).unwrap().contains("held out"));
+}
