@@ -161,7 +161,7 @@ impl Baseline {
             covered_ns: 0,
             last_ns: 0,
             pairs: BoundedMap::new(l.max_pairs),
-            reach: BoundedMap::new(l.max_destinations),
+            reach: BoundedMap::recycling(l.max_destinations),
             hosts: BoundedMap::new(l.max_hosts),
             proc_ports: BoundedMap::new(l.max_pairs),
             proc_dsts: BoundedMap::new(l.max_pairs),
@@ -196,7 +196,7 @@ impl Baseline {
 
     /// Adds an internal source to an external destination's reach; returns the count after.
     pub fn reach(&mut self, dst: u64, src: u64, now_s: u32) -> usize {
-        let (sources, _) = self.reach.entry(dst, now_s, Vec::new);
+        let (sources, _) = self.reach.entry_fresh(dst, now_s);
         let src = src as u32;
         if sources.len() < REACH_CAP && !sources.contains(&src) {
             sources.push(src);
@@ -207,7 +207,7 @@ impl Baseline {
     pub fn memory_bytes(&self) -> usize {
         self.pairs.table_bytes()
             + self.reach.table_bytes()
-            + self.reach.iter().map(|(_, _, v)| v.capacity() * 4).sum::<usize>()
+            + self.reach.values().map(|v| v.capacity() * 4).sum::<usize>()
             + self.hosts.table_bytes()
             + self.proc_ports.table_bytes()
             + self.proc_dsts.table_bytes()

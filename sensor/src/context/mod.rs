@@ -41,6 +41,7 @@ pub mod beacon;
 pub mod bounded;
 pub mod chains;
 pub mod dns_domains;
+pub mod prefetch;
 pub mod site;
 pub mod sources;
 pub mod state_file;
@@ -55,6 +56,8 @@ use dns_domains::{DnsDomains, DnsLimits};
 use site::Site;
 use sources::{PeerContact, PeerCounts, Sources};
 use time::UtcOffset;
+
+use std::sync::Arc;
 
 use crate::decode::PacketMeta;
 use crate::features::port_class::PortClass;
@@ -177,7 +180,7 @@ struct StartFacts {
     pair_port_new: f64,
     proc_port_new: f64,
     proc_dst_new: f64,
-    chain: Option<Box<HopChain>>,
+    chain: Option<Arc<HopChain>>,
 }
 
 /// A flow between its start and its final record.
@@ -329,9 +332,7 @@ impl Context {
         let now_s = secs(self.advance(start.ts_ns));
         let learned = self.learned();
         let (src, dst) = (start.src_ip(), start.dst_ip());
-        let dir = self.cfg.site.direction(src, dst);
-        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
-        let (src_h, dst_h) = (stable_hash(&[&src_b]), stable_hash(&[&dst_b]));
+        let Ends { dir, src_b, dst_b, src_h, dst_h } = self.ends(src, dst);
         let class = start.responder_port().map(PortClass::of);
         let pair = stable_hash(&[&src_b, &dst_b]);
         let (pair_new, pair_port_new) =
@@ -340,10 +341,9 @@ impl Context {
         let admin = class == Some(PortClass::Admin) && dst_internal;
         let contact = PeerContact { dst: dst_h, admin, new_internal: learned && pair_new && dst_internal };
         let max_peers = self.sources.max_peers;
-        self.sources.windows.entry(src_h, now_s, Default::default).0.contact(contact, now_s, max_peers);
+        self.sources.windows.entry_fresh(src_h, now_s).0.contact(contact, now_s, max_peers);
 
-        let chain =
-            (admin && dir == NetDirection::Internal).then(|| Box::new(self.chains.connect(src, dst, start.ts_ns)));
+        let chain = (admin && dir == NetDirection::Internal).then(|| self.chains.connect(src, dst, start.ts_ns));
         match dir {
             NetDirection::Outbound => {
                 self.beacons.start(pair, start.ts_ns);
@@ -398,19 +398,14 @@ impl Context {
         }
         let now_ns = self.advance(record.end_ns);
         let now_s = secs(now_ns);
-        let (src, dst) = (record.src_ip(), record.dst_ip());
-        let dir = self.cfg.site.direction(src, dst);
-        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
-        let (src_h, dst_h) = (stable_hash(&[&src_b]), stable_hash(&[&dst_b]));
+        let Ends { dir, src_b, dst_b, src_h, dst_h } = self.ends(record.src_ip(), record.dst_ip());
         let is_final = record.kind == RecordKind::Final;
 
         // The flow's internal host (source first), and the bytes it sent and received in this flow.
-        let host = if self.cfg.site.is_internal(src) {
-            Some((src_h, (record.fwd_wire_bytes, record.bwd_wire_bytes)))
-        } else if self.cfg.site.is_internal(dst) {
-            Some((dst_h, (record.bwd_wire_bytes, record.fwd_wire_bytes)))
-        } else {
-            None
+        let host = match internal_host(dir) {
+            Some(HostEnd::Source) => Some((src_h, (record.fwd_wire_bytes, record.bwd_wire_bytes))),
+            Some(HostEnd::Destination) => Some((dst_h, (record.bwd_wire_bytes, record.fwd_wire_bytes))),
+            None => None,
         };
         let exchanged = host.map_or((0, 0), |(_, bytes)| bytes);
 
@@ -436,14 +431,14 @@ impl Context {
 
         if let (Some((host_h, (sent, received))), NetDirection::Outbound | NetDirection::Inbound) = (host, dir) {
             let (ds, dr) = (sent.saturating_sub(counted.0), received.saturating_sub(counted.1));
-            self.sources.bytes.entry(host_h, now_s, Default::default).0.add(ds, dr, now_s);
+            self.sources.bytes.entry_fresh(host_h, now_s).0.add(ds, dr, now_s);
             let offset = self.cfg.utc_offset;
             self.baseline.hosts.entry(host_h, now_s, Default::default).0.add_sent(ds, now_s, offset);
         }
         // Only flows to port 53 can carry a counted DNS query (see dns_domains).
         let dns_flow = matches!(record.key.proto, 6 | 17) && record.dst_port() == 53;
         if is_final {
-            self.sources.windows.entry(src_h, now_s, Default::default).0.ended(failed(record), now_s);
+            self.sources.windows.entry_fresh(src_h, now_s).0.ended(failed(record), now_s);
         }
 
         let learned = self.learned();
@@ -558,6 +553,44 @@ impl Context {
             covered_s: self.baseline.covered_ns as f64 / 1e9,
             learned: self.learned(),
         }
+    }
+}
+
+/// A flow's ends as the state is keyed: direction, addresses in their fixed form, and their hashes.
+struct Ends {
+    dir: NetDirection,
+    src_b: [u8; 16],
+    dst_b: [u8; 16],
+    src_h: u64,
+    dst_h: u64,
+}
+
+impl Context {
+    fn ends(&self, src: std::net::IpAddr, dst: std::net::IpAddr) -> Ends {
+        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
+        Ends {
+            dir: self.cfg.site.direction(src, dst),
+            src_b,
+            dst_b,
+            src_h: stable_hash(&[&src_b]),
+            dst_h: stable_hash(&[&dst_b]),
+        }
+    }
+}
+
+/// Which end of a flow is its internal host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostEnd {
+    Source,
+    Destination,
+}
+
+/// The flow's internal host: the source if it is internal, else the destination if that is.
+fn internal_host(dir: NetDirection) -> Option<HostEnd> {
+    match dir {
+        NetDirection::Outbound | NetDirection::Internal => Some(HostEnd::Source),
+        NetDirection::Inbound => Some(HostEnd::Destination),
+        NetDirection::External => None,
     }
 }
 

@@ -29,6 +29,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use super::FlowSink;
 use crate::context::Context;
+use crate::context::prefetch::apply_ahead;
 use crate::decode::PacketMeta;
 use crate::flow::{FlowRecord, FlowStart};
 
@@ -99,19 +100,27 @@ pub(super) fn run<E: FnMut(FlowRecord), T>(
     })
 }
 
-/// The context thread: applies each batch in order, sends it back.
+/// The context thread: applies each batch in order (prefetching ahead), sends it back.
 fn apply(context: &mut Context, work: &Receiver<Batch>, done: &Sender<Batch>) {
     for mut batch in work {
         let Batch { messages, payloads } = &mut batch;
-        for message in messages.iter_mut() {
-            match message {
+        let payloads = &*payloads;
+        apply_ahead(
+            context,
+            messages,
+            |context, message| match message {
                 Message::Packet { meta, payload } => {
                     context.packet(&PacketMeta { payload: &payloads[payload.clone()], ..*meta })
                 }
                 Message::Start(start) => context.started(start),
                 Message::Record(record) => context.enrich(record),
-            }
-        }
+            },
+            |context, message, step| match message {
+                Message::Packet { .. } => {}
+                Message::Start(start) => context.prefetch_start(start, step),
+                Message::Record(record) => context.prefetch_record(record, step),
+            },
+        );
         if done.send(batch).is_err() {
             return;
         }
