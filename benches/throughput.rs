@@ -232,14 +232,21 @@ fn context_alone(path: &Path, rounds: usize) -> (f64, u64) {
                 &mut context,
                 batch,
                 |context, input| match input {
-                    StageInput::Packet(meta, payload) => context.packet(&PacketMeta { payload, ..*meta }),
-                    StageInput::Start(start) => context.started(start),
-                    StageInput::Record(record) => context.enrich(record),
+                    StageInput::Packet(..) => None,
+                    StageInput::Start(start) => Some(context.start_keys(start)),
+                    StageInput::Record(record) => Some(context.record_keys(record)),
                 },
-                |context, input, step| match input {
+                |context, input, keys, step| match input {
                     StageInput::Packet(..) => {}
-                    StageInput::Start(start) => context.prefetch_start(start, step),
-                    StageInput::Record(record) => context.prefetch_record(record, step),
+                    StageInput::Start(_) => context.prefetch_start(keys, step),
+                    StageInput::Record(record) => context.prefetch_record(record, keys, step),
+                },
+                |context, input, keys| match (input, keys) {
+                    (StageInput::Packet(meta, payload), _) => context.packet(&PacketMeta { payload, ..*meta }),
+                    (StageInput::Start(start), Some(keys)) => context.started_with(start, keys),
+                    (StageInput::Start(start), None) => context.started(start),
+                    (StageInput::Record(record), Some(keys)) => context.enrich_with(record, Some(keys)),
+                    (StageInput::Record(record), None) => context.enrich(record),
                 },
             );
         }

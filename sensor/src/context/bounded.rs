@@ -11,9 +11,9 @@
 //! which entries go depends on the keys and times alone (a replay evicts the same entries every time).
 //! Dropped entries are counted.
 //!
-//! **Layout.** The entries sit in one dense array (key, last seen, value) and an open-addressing index
-//! (linear probing, at most half full, removal by shifting the probe run back: no tombstones) maps a
-//! key to its place. Why not a std/hashbrown map: the context stage looks up several maps per flow, each
+//! **Layout.** The entries sit in one array (key, last seen, value; a removed entry's place is taken by
+//! the next new one, and eviction closes the gaps) and an open-addressing index (linear probing, at
+//! most half full, removal by shifting the probe run back: no tombstones) maps a key to its place. Why not a std/hashbrown map: the context stage looks up several maps per flow, each
 //! lookup a likely cache miss; with its own index a map can say where a key's entry will be, so a
 //! caller can prefetch the lookups of the next inputs while it works on the current one
 //! ([`BoundedMap::prefetch`]). Large arrays are advised for
@@ -119,8 +119,11 @@ pub struct BoundedMap<V> {
     /// Allocated with the first entry (an unused map holds no memory).
     index: Option<HugeVec<u64>>,
     mask: usize,
-    entries: Vec<Entry<V>>,
-    /// Values of dropped entries kept for reuse (recycling maps only); `entries` + `spare` <= `cap`.
+    /// The entries; `None` where one was removed, until a new entry takes the place (from `free`).
+    entries: Vec<Option<Entry<V>>>,
+    free: Vec<u32>,
+    len: usize,
+    /// Values of dropped entries kept for reuse (recycling maps only); `len` + `spare` <= `cap`.
     spare: Vec<V>,
     recycle: bool,
     cap: usize,
@@ -137,7 +140,7 @@ struct Entry<V> {
 impl<V> std::fmt::Debug for BoundedMap<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BoundedMap")
-            .field("len", &self.entries.len())
+            .field("len", &self.len)
             .field("cap", &self.cap)
             .field("spare", &self.spare.len())
             .field("evicted", &self.evicted)
@@ -156,6 +159,8 @@ impl<V> BoundedMap<V> {
             index: None,
             mask: 0,
             entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
             spare: Vec::new(),
             recycle,
             cap: cap.clamp(1, MAX_ENTRIES),
@@ -164,11 +169,11 @@ impl<V> BoundedMap<V> {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     pub fn cap(&self) -> usize {
@@ -205,7 +210,7 @@ impl<V> BoundedMap<V> {
                 return None;
             }
             let at = e as u32 as usize;
-            if (e >> 32) as u32 == t && self.entries[at].key == key {
+            if (e >> 32) as u32 == t && self.entries[at].as_ref().is_some_and(|e| e.key == key) {
                 return Some((i, at));
             }
             i = (i + 1) & self.mask;
@@ -213,13 +218,14 @@ impl<V> BoundedMap<V> {
     }
 
     pub fn get(&self, key: u64) -> Option<&V> {
-        self.find(key).map(|(_, at)| &self.entries[at].value)
+        let (_, at) = self.find(key)?;
+        self.entries[at].as_ref().map(|e| &e.value)
     }
 
     /// The value for `key`, marked as seen at `now_s`.
     pub fn get_mut(&mut self, key: u64, now_s: u32) -> Option<&mut V> {
         let (_, at) = self.find(key)?;
-        let e = &mut self.entries[at];
+        let e = self.entries[at].as_mut()?;
         e.seen = e.seen.max(now_s);
         Some(&mut e.value)
     }
@@ -227,48 +233,46 @@ impl<V> BoundedMap<V> {
     /// The value for `key` (created with `make` when absent, evicting stale entries if the map is
     /// full), marked as seen at `now_s`. The flag is true when the entry was created.
     pub fn entry(&mut self, key: u64, now_s: u32, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        if let Some((_, at)) = self.find(key) {
-            let e = &mut self.entries[at];
-            e.seen = e.seen.max(now_s);
-            return (&mut e.value, false);
+        match self.find(key) {
+            Some((_, at)) => (self.touch_at(at, key, now_s, make), false),
+            None => {
+                self.make_room();
+                (self.push(key, now_s, make()), true)
+            }
         }
-        self.make_room();
-        let at = self.push(key, now_s, make());
-        (&mut self.entries[at].value, true)
+    }
+
+    /// The entry at `at` (found for `key`), marked as seen at `now_s`. (`make` would only fill a place
+    /// the index names but that holds no entry, which the map never leaves.)
+    fn touch_at(&mut self, at: usize, key: u64, now_s: u32, make: impl FnOnce() -> V) -> &mut V {
+        let e = self.entries[at].get_or_insert_with(|| Entry { key, seen: now_s, value: make() });
+        e.seen = e.seen.max(now_s);
+        &mut e.value
     }
 
     pub fn remove(&mut self, key: u64) -> Option<V> {
         let (i, at) = self.find(key)?;
         self.unindex(i);
-        let last = self.entries.len() - 1;
-        if at != last {
-            // The last entry moves into the gap: its index position gets the new number.
-            let t = tag(self.entries[last].key);
-            let mask = self.mask;
-            let index = self.index_mut();
-            let mut j = t as usize & mask;
-            while index[j] != index_entry(t, last) {
-                j = (j + 1) & mask;
-            }
-            index[j] = index_entry(t, at);
-        }
-        Some(self.entries.swap_remove(at).value)
+        let e = self.entries[at].take()?;
+        self.free.push(at as u32);
+        self.len -= 1;
+        Some(e.value)
     }
 
     /// Iterates (key, last seen, value).
     pub fn iter(&self) -> impl Iterator<Item = (u64, u32, &V)> {
-        self.entries.iter().map(|e| (e.key, e.seen, &e.value))
+        self.entries.iter().flatten().map(|e| (e.key, e.seen, &e.value))
     }
 
     /// Every value held: the entries', then those kept for reuse (for memory figures).
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|e| &e.value).chain(&self.spare)
+        self.entries.iter().flatten().map(|e| &e.value).chain(&self.spare)
     }
 
     /// Puts an entry back as it was saved (used when loading persisted state). Respects the cap.
     pub fn restore(&mut self, key: u64, seen: u32, value: V) {
         if let Some((_, at)) = self.find(key) {
-            self.entries[at] = Entry { key, seen, value };
+            self.entries[at] = Some(Entry { key, seen, value });
             return;
         }
         self.make_room();
@@ -306,33 +310,40 @@ impl<V> BoundedMap<V> {
     /// memory is the caller's to add, see [`BoundedMap::values`]).
     pub fn table_bytes(&self) -> usize {
         self.index.as_ref().map_or(0, HugeVec::memory_bytes)
-            + self.entries.capacity() * std::mem::size_of::<Entry<V>>()
+            + self.entries.capacity() * std::mem::size_of::<Option<Entry<V>>>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
             + self.spare.capacity() * std::mem::size_of::<V>()
     }
 
     /// Evicts if the map is full, so that one entry can be added.
     fn make_room(&mut self) {
-        if self.entries.len() >= self.cap {
+        if self.len >= self.cap {
             self.evict_stalest();
         }
     }
 
-    /// Adds an entry for `key` (absent, and the map not full); returns its number.
-    fn push(&mut self, key: u64, seen: u32, value: V) -> usize {
-        if self.entries.len() == self.entries.capacity() {
-            self.grow_entries();
-        }
-        if (self.entries.len() + 1) * 2 > self.index().len() {
+    /// Adds an entry for `key` (absent, and the map not full) in a free place or a new one.
+    fn push(&mut self, key: u64, seen: u32, value: V) -> &mut V {
+        if (self.len + 1) * 2 > self.index().len() {
             self.rebuild_index((self.index().len() * 2).max(MIN_INDEX));
         }
-        let at = self.entries.len();
-        self.entries.push(Entry { key, seen, value });
+        let at = match self.free.pop() {
+            Some(at) => at as usize,
+            None => {
+                if self.entries.len() == self.entries.capacity() {
+                    self.grow_entries();
+                }
+                self.entries.push(None);
+                self.entries.len() - 1
+            }
+        };
         self.place(tag(key), at);
-        if at + 1 + self.spare.len() > self.cap {
+        self.len += 1;
+        if self.len + self.spare.len() > self.cap {
             // Created without taking a kept value: keep one fewer, so the bound holds.
             self.spare.pop();
         }
-        at
+        &mut self.entries[at].insert(Entry { key, seen, value }).value
     }
 
     /// Doubles the entry array, never past the cap; a large one is moved to a fresh allocation advised
@@ -340,7 +351,7 @@ impl<V> BoundedMap<V> {
     fn grow_entries(&mut self) {
         let len = self.entries.len();
         let want = (len * 2).max(4).min(self.cap).max(len + 1);
-        let bytes = want * std::mem::size_of::<Entry<V>>();
+        let bytes = want * std::mem::size_of::<Option<Entry<V>>>();
         if bytes < HUGE_ARRAY_BYTES {
             self.entries.reserve_exact(want - len);
             return;
@@ -392,22 +403,28 @@ impl<V> BoundedMap<V> {
             }
         }
         for at in 0..self.entries.len() {
-            self.place(tag(self.entries[at].key), at);
+            if let Some(e) = &self.entries[at] {
+                self.place(tag(e.key), at);
+            }
         }
     }
 
-    /// Drops the quarter of entries seen longest ago (at least one), ties broken by the smaller key.
+    /// Drops the quarter of entries seen longest ago (at least one), ties broken by the smaller key;
+    /// closes the places of removed entries on the way.
     fn evict_stalest(&mut self) {
-        let drop = (self.entries.len() / 4).max(1);
-        let mut order: Vec<(u32, u64)> = self.entries.iter().map(|e| (e.seen, e.key)).collect();
+        let drop = (self.len / 4).max(1);
+        let mut order: Vec<(u32, u64)> = self.iter().map(|(key, seen, _)| (seen, key)).collect();
         let (_, &mut last_dropped, _) = order.select_nth_unstable(drop - 1);
-        let kept = self.entries.len() - drop;
+        let kept = self.len - drop;
         let BoundedMap { entries, spare, recycle, cap, .. } = self;
-        for e in entries.extract_if(.., |e| (e.seen, e.key) <= last_dropped) {
+        entries.retain(Option::is_some);
+        for e in entries.extract_if(.., |e| e.as_ref().is_some_and(|e| (e.seen, e.key) <= last_dropped)).flatten() {
             if *recycle && kept + spare.len() < *cap {
                 spare.push(e.value);
             }
         }
+        self.free.clear();
+        self.len = kept;
         self.evicted += drop as u64;
         self.rebuild_index(self.index().len());
     }
@@ -423,9 +440,7 @@ impl<V: Recycle> BoundedMap<V> {
     /// when there is one.
     pub fn entry_fresh(&mut self, key: u64, now_s: u32) -> (&mut V, bool) {
         if let Some((_, at)) = self.find(key) {
-            let e = &mut self.entries[at];
-            e.seen = e.seen.max(now_s);
-            return (&mut e.value, false);
+            return (self.touch_at(at, key, now_s, V::default), false);
         }
         self.make_room();
         let value = match self.spare.pop() {
@@ -435,8 +450,7 @@ impl<V: Recycle> BoundedMap<V> {
             }
             None => V::default(),
         };
-        let at = self.push(key, now_s, value);
-        (&mut self.entries[at].value, true)
+        (self.push(key, now_s, value), true)
     }
 }
 

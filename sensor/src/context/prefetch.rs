@@ -3,83 +3,93 @@
 //!
 //! Each input looks up several maps ([`super::bounded::BoundedMap`]), and on a busy link nearly every
 //! lookup is a cache miss: one after the other they cost more than the work itself. A caller that
-//! holds a batch of inputs (the context thread, [`crate::pipeline`]) asks for [`Step::Index`] of an
-//! input some inputs ahead, then for [`Step::Entry`] of it when it is closer (the entry's place is
-//! only known once the index position has arrived), so that both loads overlap with useful work.
-//! Prefetching is a hint: it changes no state and no result, only when memory is read.
+//! holds a batch of inputs (the context thread, [`crate::pipeline`]) runs them through
+//! [`apply_ahead`]: an input's keys ([`Keys`]) are computed once, [`AHEAD`] × 2 inputs before it is
+//! applied, and its index positions prefetched ([`Step::Index`]); [`AHEAD`] inputs before, the entries
+//! those positions name ([`Step::Entry`], only known once the index has arrived) and the parts of a
+//! record's feature vector the stage writes; then the input is applied with the same keys. Prefetching
+//! is a hint: it changes no state and no result, only when memory is read.
 
 pub use super::bounded::Step;
-use super::bounded::stable_hash;
-use super::{Context, Ends, HostEnd, internal_host};
+use super::{Context, HostEnd, Keys, internal_host};
 use crate::features::schema;
 use crate::flow::index::prefetch;
-use crate::flow::{FlowRecord, FlowStart, NetDirection};
+use crate::flow::{FlowRecord, NetDirection};
 
-/// Inputs between prefetching the entries an input will touch and applying it; the index positions
-/// of its keys are prefetched twice as far ahead.
+/// Inputs between prefetching the entries an input will touch and applying it; its keys are computed
+/// and its index positions prefetched twice as far ahead.
 pub const AHEAD: usize = 4;
+/// Inputs whose keys are held at once.
+const RING: usize = 2 * AHEAD + 1;
 
-/// Applies `inputs` to `context` in order with `apply`, prefetching with `prefetch` the state of the
-/// inputs [`AHEAD`] (entries) and twice that (index positions) further on.
+/// Applies `inputs` to `context` in order, each with its keys (`keys_of`; `None` for an input that
+/// needs none, a packet), prefetching the state of the inputs further on with `prefetch`.
 pub fn apply_ahead<I>(
     context: &mut Context,
     inputs: &mut [I],
-    mut apply: impl FnMut(&mut Context, &mut I),
-    prefetch: impl Fn(&Context, &I, Step),
+    keys_of: impl Fn(&Context, &I) -> Option<Keys>,
+    prefetch: impl Fn(&Context, &I, &Keys, Step),
+    mut apply: impl FnMut(&mut Context, &mut I, Option<&Keys>),
 ) {
+    let mut ring: [Option<Keys>; RING] = [None; RING];
+    // The first inputs were not seen ahead.
+    for (i, input) in inputs.iter().enumerate().take(2 * AHEAD) {
+        ring[i % RING] = keys_of(context, input);
+    }
     for i in 0..inputs.len() {
         if let Some(ahead) = inputs.get(i + 2 * AHEAD) {
-            prefetch(context, ahead, Step::Index);
+            let keys = keys_of(context, ahead);
+            if let Some(keys) = &keys {
+                prefetch(context, ahead, keys, Step::Index);
+            }
+            ring[(i + 2 * AHEAD) % RING] = keys;
         }
-        if let Some(ahead) = inputs.get(i + AHEAD) {
-            prefetch(context, ahead, Step::Entry);
+        if let (Some(ahead), Some(keys)) = (inputs.get(i + AHEAD), &ring[(i + AHEAD) % RING]) {
+            prefetch(context, ahead, keys, Step::Entry);
         }
-        apply(context, &mut inputs[i]);
+        apply(context, &mut inputs[i], ring[i % RING].as_ref());
     }
 }
 
 impl Context {
-    /// Starts loading what [`Context::started`] will look up for `start`.
-    pub fn prefetch_start(&self, start: &FlowStart, step: Step) {
+    /// Starts loading what [`Context::started_with`] will look up with `keys`.
+    pub fn prefetch_start(&self, keys: &Keys, step: Step) {
         if !self.enabled {
             return;
         }
-        let Ends { dir, src_b, dst_b, src_h, dst_h } = self.ends(start.src_ip(), start.dst_ip());
-        let pair = stable_hash(&[&src_b, &dst_b]);
-        self.baseline.pairs.prefetch(pair, step);
-        self.sources.windows.prefetch(src_h, step);
-        self.open.prefetch(start.flow_id(), step);
-        match dir {
+        self.baseline.pairs.prefetch(keys.pair, step);
+        self.sources.windows.prefetch(keys.src_h, step);
+        self.open.prefetch(keys.flow, step);
+        match keys.dir {
             NetDirection::Outbound => {
-                self.beacons.prefetch(pair, step);
-                self.baseline.reach.prefetch(dst_h, step);
+                self.beacons.prefetch(keys.pair, step);
+                self.baseline.reach.prefetch(keys.dst_h, step);
             }
-            NetDirection::Inbound => self.baseline.reach.prefetch(src_h, step),
+            NetDirection::Inbound => self.baseline.reach.prefetch(keys.src_h, step),
             NetDirection::Internal | NetDirection::External => {}
         }
     }
 
-    /// Starts loading what [`Context::enrich`] will look up for `record`, and the parts of its feature
-    /// vector it reads and writes.
-    pub fn prefetch_record(&self, record: &FlowRecord, step: Step) {
+    /// Starts loading what [`Context::enrich_with`] will look up for `record` with `keys`, and the parts
+    /// of its feature vector it reads and writes.
+    pub fn prefetch_record(&self, record: &FlowRecord, keys: &Keys, step: Step) {
         if !self.enabled {
             return;
         }
-        let Ends { dir, src_b, dst_b, src_h, dst_h } = self.ends(record.src_ip(), record.dst_ip());
-        self.open.prefetch(record.flow_id, step);
-        self.sources.windows.prefetch(src_h, step);
-        self.auth.prefetch(src_h, step);
-        if let Some(end) = internal_host(dir) {
-            let host = if end == HostEnd::Source { src_h } else { dst_h };
+        self.open.prefetch(keys.flow, step);
+        self.sources.windows.prefetch(keys.src_h, step);
+        self.auth.prefetch(keys.src_h, step);
+        if let Some(end) = internal_host(keys.dir) {
+            let host = if end == HostEnd::Source { keys.src_h } else { keys.dst_h };
             self.sources.bytes.prefetch(host, step);
             self.baseline.hosts.prefetch(host, step);
         }
-        match dir {
+        match keys.dir {
             NetDirection::Outbound => {
-                self.baseline.reach.prefetch(dst_h, step);
-                self.beacons.prefetch(stable_hash(&[&src_b, &dst_b]), step);
+                self.baseline.reach.prefetch(keys.dst_h, step);
+                self.beacons.prefetch(keys.pair, step);
             }
-            NetDirection::Inbound => self.baseline.reach.prefetch(src_h, step),
+            NetDirection::Inbound => self.baseline.reach.prefetch(keys.src_h, step),
             NetDirection::Internal | NetDirection::External => {}
         }
         if step == Step::Entry {

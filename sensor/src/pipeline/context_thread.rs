@@ -109,16 +109,23 @@ fn apply(context: &mut Context, work: &Receiver<Batch>, done: &Sender<Batch>) {
             context,
             messages,
             |context, message| match message {
-                Message::Packet { meta, payload } => {
+                Message::Packet { .. } => None,
+                Message::Start(start) => Some(context.start_keys(start)),
+                Message::Record(record) => Some(context.record_keys(record)),
+            },
+            |context, message, keys, step| match message {
+                Message::Packet { .. } => {}
+                Message::Start(_) => context.prefetch_start(keys, step),
+                Message::Record(record) => context.prefetch_record(record, keys, step),
+            },
+            |context, message, keys| match (message, keys) {
+                (Message::Packet { meta, payload }, _) => {
                     context.packet(&PacketMeta { payload: &payloads[payload.clone()], ..*meta })
                 }
-                Message::Start(start) => context.started(start),
-                Message::Record(record) => context.enrich(record),
-            },
-            |context, message, step| match message {
-                Message::Packet { .. } => {}
-                Message::Start(start) => context.prefetch_start(start, step),
-                Message::Record(record) => context.prefetch_record(record, step),
+                (Message::Start(start), Some(keys)) => context.started_with(start, keys),
+                (Message::Start(start), None) => context.started(start),
+                (Message::Record(record), Some(keys)) => context.enrich_with(record, Some(keys)),
+                (Message::Record(record), None) => context.enrich(record),
             },
         );
         if done.send(batch).is_err() {
