@@ -140,6 +140,13 @@ impl HostVolume {
         self.by_hour = hours.iter().any(|r| *r != Running::default()).then(|| Box::new(hours));
     }
 
+    /// Starts loading the statistics of the local hour of `now_s`, if the host has any.
+    pub fn prefetch_hour(&self, now_s: u32, offset: UtcOffset) {
+        if let Some(by_hour) = &self.by_hour {
+            crate::flow::index::prefetch(&by_hour[local_hour_index(now_s, offset) as usize % 24]);
+        }
+    }
+
     /// Heap bytes held beyond the value itself.
     pub fn heap_bytes(&self) -> usize {
         self.by_hour.as_ref().map_or(0, |_| std::mem::size_of::<[Running; 24]>())

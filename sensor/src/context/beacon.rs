@@ -40,7 +40,14 @@ impl Beacons {
 
     /// Starts loading the state of `pair` (see [`super::prefetch`]).
     pub fn prefetch(&self, pair: u64, step: Step) {
-        self.starts.prefetch(pair, step);
+        match step {
+            Step::Heap => {
+                if let Some(starts) = self.starts.get(pair) {
+                    crate::flow::index::prefetch(starts.as_ptr());
+                }
+            }
+            Step::Index | Step::Entry => self.starts.prefetch(pair, step),
+        }
     }
 
     pub fn write(&self, pair: u64, now_ns: u64, out: &mut [f64]) {

@@ -94,11 +94,13 @@ fn index_entry(tag: u32, at: usize) -> u64 {
 }
 
 /// Which step of a lookup made ahead of time ([`BoundedMap::prefetch`]): first the key's index
-/// position, then, once that has arrived, the entry it names.
+/// position, then, once that has arrived, the entry it names, then the heap memory the entry's value
+/// points to (the owner of the map knows what that is; the map itself has nothing to load then).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Index,
     Entry,
+    Heap,
 }
 
 /// A value a [`BoundedMap::recycling`] map may keep when its entry is dropped and give to a new one.
@@ -288,9 +290,13 @@ impl<V> BoundedMap<V> {
         }
         let t = tag(key);
         let mut i = t as usize & self.mask;
-        if step == Step::Index {
-            prefetch(index.as_ptr().wrapping_add(i));
-            return;
+        match step {
+            Step::Index => {
+                prefetch(index.as_ptr().wrapping_add(i));
+                return;
+            }
+            Step::Heap => return,
+            Step::Entry => {}
         }
         // The entry the key most likely has: the first on its probe run with its tag.
         loop {
@@ -299,7 +305,10 @@ impl<V> BoundedMap<V> {
                 return;
             }
             if (e >> 32) as u32 == t {
-                prefetch(self.entries.as_ptr().wrapping_add(e as u32 as usize));
+                // Both ends of the entry: one of a few cache lines.
+                let entry = self.entries.as_ptr().wrapping_add(e as u32 as usize);
+                prefetch(entry);
+                prefetch(entry.cast::<u8>().wrapping_add(std::mem::size_of::<Option<Entry<V>>>() - 1));
                 return;
             }
             i = (i + 1) & self.mask;

@@ -8,6 +8,7 @@
 //! [`BoundedMap`]; the stalest are forgotten first.
 
 use super::bounded::{BoundedMap, Recycle};
+use crate::flow::index::prefetch;
 
 pub const FIVE_MIN_S: u32 = 300;
 pub const HOUR_S: u32 = 3600;
@@ -92,6 +93,11 @@ impl SourceWindow {
         if c.new_internal && p.new_at == 0 {
             p.new_at = now_s.max(1);
         }
+    }
+
+    /// Starts loading the first of its peers (the start of the list every contact and count reads).
+    pub fn prefetch_peers(&self) {
+        prefetch(self.peers.as_ptr());
     }
 
     /// A flow of this source ended; `failed` when it was refused, reset or unanswered.
@@ -179,6 +185,11 @@ impl HostBytes {
         }
         b.sent += sent;
         b.received += received;
+    }
+
+    /// Starts loading the bucket of the minute of `now_s`.
+    pub fn prefetch_minute(&self, now_s: u32) {
+        prefetch(&self.buckets[(now_s / 60) as usize % BYTE_BUCKETS]);
     }
 
     /// (sent in the last 10 minutes, sent and received in the last hour), in one pass over the written
