@@ -6,6 +6,7 @@
 //! is refused with the reason named.
 
 pub mod manifest;
+mod quickscorer;
 pub mod reload;
 pub mod scorer;
 pub mod signature;

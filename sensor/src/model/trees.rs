@@ -13,6 +13,8 @@ use std::collections::HashMap;
 
 use tract_onnx::pb::{GraphProto, NodeProto, TensorProto};
 
+use super::quickscorer::QuickScorer;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cmp {
     Leq,
@@ -39,17 +41,27 @@ struct Node {
 
 /// A laid-out node. A leaf is a step to itself that always holds (`value` +∞, missing goes true).
 #[derive(Debug, Clone, Copy)]
-struct Step {
-    feature: u32,
-    value: f32,
+pub(super) struct Step {
+    pub(super) feature: u32,
+    pub(super) value: f32,
     /// The true child; the false child is the next step.
-    first: u32,
+    pub(super) first: u32,
     cmp: Cmp,
-    nan_true: bool,
+    pub(super) nan_true: bool,
 }
 
 impl Step {
     const LEAF: Step = Step { feature: 0, value: f32::INFINITY, first: 0, cmp: Cmp::Leq, nan_true: true };
+
+    /// Whether this step, laid out at `at`, is a leaf.
+    pub(super) fn is_leaf(&self, at: u32) -> bool {
+        self.first == at
+    }
+
+    /// Whether the test is `x <= value`.
+    pub(super) fn is_leq(&self) -> bool {
+        self.cmp == Cmp::Leq
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +89,8 @@ pub struct TreeKernel {
     post: Post,
     classes: usize,
     width: usize,
+    /// The ensemble in QuickScorer form, when it fits (see [`super::quickscorer`]): what `score` uses.
+    quick: Option<QuickScorer>,
 }
 
 impl TreeKernel {
@@ -200,6 +214,7 @@ impl TreeKernel {
         };
         let layout = relayout(&nodes, &roots)?;
         Ok(TreeKernel {
+            quick: QuickScorer::build(&layout.steps, &layout.roots),
             roots: layout.roots,
             depths: layout.depths,
             all_leq: layout.steps.iter().all(|s| s.cmp == Cmp::Leq),
@@ -219,6 +234,39 @@ impl TreeKernel {
 
     /// Scores `rows` (row-major, `width` features each) into `out` (row-major, `classes` each).
     pub fn score(&self, input: &[f32], out: &mut Vec<f32>) {
+        match &self.quick {
+            Some(quick) => self.score_quick(quick, input, out),
+            None => self.score_walking(input, out),
+        }
+    }
+
+    /// Whether scoring finds the exit leaves by QuickScorer (else by walking the trees).
+    pub fn uses_quickscorer(&self) -> bool {
+        self.quick.is_some()
+    }
+
+    /// Scores by QuickScorer: each row's exit leaves, then their weights in tree order (the order the
+    /// walk adds them in, so the same sums).
+    fn score_quick(&self, quick: &QuickScorer, input: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        let (mut masks, mut exits) = (Vec::new(), Vec::new());
+        for row in input.chunks_exact(self.width) {
+            quick.exits(row, &mut masks, &mut exits);
+            let at = out.len();
+            out.extend_from_slice(&self.base);
+            let scores = &mut out[at..];
+            for &leaf in &exits {
+                let (first, end) = self.leaf_weights[leaf as usize];
+                for &(class, w) in &self.weights[first as usize..end as usize] {
+                    scores[class as usize] += w;
+                }
+            }
+            self.post_transform(scores);
+        }
+    }
+
+    /// Scores by walking every tree, rows of a block in lockstep.
+    fn score_walking(&self, input: &[f32], out: &mut Vec<f32>) {
         const BLOCK: usize = 16;
         let rows = input.len() / self.width;
         out.clear();

@@ -552,3 +552,95 @@ fn random_ensembles_score_as_their_attributes_say() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// QuickScorer: the same exit leaves as the walk, so the same bits
+
+/// Scores `rows` both ways: (QuickScorer, walk).
+fn both_ways(k: &TreeKernel, rows: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (mut quick, mut walk) = (Vec::new(), Vec::new());
+    k.score(rows, &mut quick);
+    k.score_walking(rows, &mut walk);
+    (quick, walk)
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn quickscorer_gives_the_walks_bits_on_random_ensembles() {
+    let mut rng = Rng(0xface);
+    // Values at, around and between the thresholds, missing values, infinities and both zeros.
+    let values = [-1.0, -0.0, 0.0, 0.49, 0.5, 0.51, 1.0, 2.0, 3.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+    let rows: Vec<f32> = (0..500 * WIDTH).map(|_| values[rng.below(values.len() as u64) as usize]).collect();
+    for seed in 1..=60u64 {
+        let e = random_ensemble(seed * 0x51_7cc1, 1 + (seed % 9) as i64, &["BRANCH_LEQ"]);
+        let k = TreeKernel::from_graph(&bare(attributes_of(&e)), "probs", WIDTH).expect("a valid ensemble");
+        assert!(k.uses_quickscorer(), "seed {seed}: small `<=` trees take QuickScorer");
+        let (quick, walk) = both_ways(&k, &rows);
+        assert_eq!(bits(&quick), bits(&walk), "seed {seed}");
+    }
+}
+
+#[test]
+fn quickscorer_is_left_to_the_walk_when_it_does_not_apply() {
+    // Another comparison than `<=`.
+    let mut e = random_ensemble(7, 3, &["BRANCH_LEQ"]);
+    if let Some(n) = e.nodes.iter_mut().find(|n| n.mode != "LEAF") {
+        n.mode = "BRANCH_LT";
+    }
+    let k = TreeKernel::from_graph(&bare(attributes_of(&e)), "probs", WIDTH).unwrap();
+    assert!(!k.uses_quickscorer());
+    // A tree of more than 32 leaves: a full tree of depth 6 (64 leaves).
+    let mut wide = RawEnsemble { base: [0.0; 3], ..Default::default() };
+    let mut next = 1;
+    fn full(e: &mut RawEnsemble, id: i64, depth: u32, next: &mut i64) {
+        if depth == 0 {
+            e.nodes.push(RawNode { tree: 0, id, mode: "LEAF", feature: 0, value: 0.0, yes: 0, no: 0, nan_true: 0 });
+            e.leaves.push((0, id, id % 3, id as f32 / 100.0));
+            return;
+        }
+        let (yes, no) = (*next, *next + 1);
+        *next += 2;
+        let (feature, value) = ((id % WIDTH as i64), THRESHOLDS[id as usize % 3]);
+        e.nodes.push(RawNode { tree: 0, id, mode: "BRANCH_LEQ", feature, value, yes, no, nan_true: id % 2 });
+        full(e, yes, depth - 1, next);
+        full(e, no, depth - 1, next);
+    }
+    full(&mut wide, 0, 6, &mut next);
+    let k = TreeKernel::from_graph(&bare(attributes_of(&wide)), "probs", WIDTH).unwrap();
+    assert!(!k.uses_quickscorer(), "64 leaves");
+    let mut rng = Rng(3);
+    let rows: Vec<f32> = (0..50 * WIDTH).map(|_| VALUES[rng.below(VALUES.len() as u64) as usize]).collect();
+    let mut got = Vec::new();
+    k.score(&rows, &mut got);
+    for (i, row) in rows.chunks(WIDTH).enumerate() {
+        assert!(close(&got[i * 3..i * 3 + 3], &reference(&wide, row)), "the walk still scores it");
+    }
+}
+
+#[test]
+fn quickscorer_gives_the_walks_bits_on_the_real_classifiers() {
+    let shipped = include_bytes!("../../../models/shipped/flow-classifier.onnx");
+    // (name, model, its width: the features of its manifest)
+    for (name, bytes, width) in [("test", CLASSIFIER, 126), ("shipped", &shipped[..], 159)] {
+        let proto = tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).unwrap();
+        let k = TreeKernel::from_graph(proto.graph.as_ref().unwrap(), "probabilities", width).unwrap();
+        assert!(k.uses_quickscorer(), "{name}: LightGBM trees of at most 15 leaves");
+        // The golden rows of the test model, cut or padded to this width, scaled and partly missing.
+        let gold = golden();
+        let mut rng = Rng(11);
+        let mut rows = Vec::new();
+        for r in 0..gold.rows {
+            for scale in [1.0f32, 0.5, 3.0] {
+                rows.extend((0..width).map(|i| {
+                    let v = gold.inputs.get(r * gold.width + i % gold.width).copied().unwrap_or(0.0);
+                    if rng.below(7) == 0 { f32::NAN } else { v * scale }
+                }));
+            }
+        }
+        let (quick, walk) = both_ways(&k, &rows);
+        assert_eq!(bits(&quick), bits(&walk), "{name}");
+    }
+}

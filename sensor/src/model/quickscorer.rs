@@ -1,0 +1,179 @@
+//! QuickScorer (Lucchese et al., SIGIR 2015): the exit leaf of every tree of an ensemble found by
+//! feature thresholds instead of by walking each tree.
+//!
+//! Walking a tree is a chain of dependent loads, one per level, so a row costs the sum of the trees'
+//! path lengths in memory latency. QuickScorer turns the walk around. The leaves of each tree are
+//! numbered left to right (the true child on the left); a branch node whose test fails for the row
+//! rules out exactly the leaves of its true subtree, a contiguous run of bits. Every branch node of the
+//! ensemble is kept in a list per feature, sorted by threshold: for a row, the nodes of a feature whose
+//! test fails are a prefix of that list (those with a threshold below the value), so one forward scan
+//! per feature clears the ruled-out bits of each tree's leaf mask, and the exit leaf of a tree is the
+//! lowest bit left. The work is a few independent operations per failed node, with no data-dependent
+//! loads between them.
+//!
+//! It applies to ensembles whose every test is `x <= threshold` (LightGBM, XGBoost as exported through
+//! onnxmltools; others keep the walk) with at most 32 leaves a tree (LightGBM's default is 31) and no
+//! NaN threshold. A missing
+//! value (NaN) fails a node unless the node sends missing values to its true child; those nodes are
+//! kept in a second list per feature. The exit leaves are exactly those of the walk, so the scores,
+//! summed in tree order, are the same bits.
+
+use super::trees::Step;
+
+/// A branch node as the scan applies it: the tree, and its leaf mask with the bits of its true subtree
+/// cleared.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    tree: u32,
+    mask: u32,
+}
+
+/// One feature's branch nodes.
+#[derive(Debug, Clone)]
+struct FeatureCuts {
+    feature: u32,
+    /// `thresholds` and `cuts`, ascending by threshold: the range of this feature.
+    start: u32,
+    end: u32,
+    /// The nodes a missing value fails, in `nan_cuts`.
+    nan_start: u32,
+    nan_end: u32,
+}
+
+/// The QuickScorer form of a laid-out ensemble (see the module doc).
+#[derive(Debug, Clone)]
+pub(super) struct QuickScorer {
+    features: Vec<FeatureCuts>,
+    thresholds: Vec<f32>,
+    cuts: Vec<Cut>,
+    nan_cuts: Vec<Cut>,
+    /// Per tree, the laid-out steps of its leaves, left to right: `leaves[leaf_starts[t]..]`.
+    leaf_starts: Vec<u32>,
+    leaves: Vec<u32>,
+}
+
+/// Trees with more leaves than this keep the walk (a tree's leaves are the bits of a `u32`).
+const MAX_LEAVES: usize = 32;
+
+/// Depth-first work on one tree.
+enum Visit {
+    Node(u32),
+    /// The true subtree of branch `at`, whose first leaf was number `lo`, is done.
+    TrueDone {
+        at: u32,
+        lo: usize,
+    },
+}
+
+impl QuickScorer {
+    /// Builds the scorer from the walk's layout (`steps`, one root per tree), or `None` when the
+    /// ensemble is outside what it handles (a test other than `<=`, a tree of more than 32 leaves, a
+    /// NaN threshold).
+    pub(super) fn build(steps: &[Step], roots: &[u32]) -> Option<QuickScorer> {
+        if roots.is_empty() {
+            return None;
+        }
+        // (feature, threshold, cut), and (feature, cut) for the nodes a missing value fails.
+        let mut nodes: Vec<(u32, f32, Cut)> = Vec::new();
+        let mut nan_nodes: Vec<(u32, Cut)> = Vec::new();
+        let mut leaf_starts = Vec::with_capacity(roots.len() + 1);
+        let mut leaves: Vec<u32> = Vec::new();
+        for (tree, &root) in roots.iter().enumerate() {
+            let tree = u32::try_from(tree).ok()?;
+            let first_leaf = leaves.len();
+            leaf_starts.push(u32::try_from(first_leaf).ok()?);
+            // Depth first, true child first: the leaves come out left to right.
+            let mut stack = vec![Visit::Node(root)];
+            while let Some(visit) = stack.pop() {
+                match visit {
+                    Visit::Node(at) => {
+                        let s = steps.get(at as usize)?;
+                        if s.is_leaf(at) {
+                            if leaves.len() - first_leaf == MAX_LEAVES {
+                                return None;
+                            }
+                            leaves.push(at);
+                            continue;
+                        }
+                        if !s.is_leq() || s.value.is_nan() {
+                            return None;
+                        }
+                        stack.push(Visit::Node(s.first + 1));
+                        stack.push(Visit::TrueDone { at, lo: leaves.len() - first_leaf });
+                        stack.push(Visit::Node(s.first));
+                    }
+                    Visit::TrueDone { at, lo } => {
+                        let s = steps.get(at as usize)?;
+                        let hi = leaves.len() - first_leaf;
+                        // A failed test rules out the leaves lo..hi (fewer than 32: the false side has one).
+                        let cut = Cut { tree, mask: !(((1u32 << (hi - lo)) - 1) << lo) };
+                        nodes.push((s.feature, s.value, cut));
+                        if !s.nan_true {
+                            nan_nodes.push((s.feature, cut));
+                        }
+                    }
+                }
+            }
+        }
+        leaf_starts.push(u32::try_from(leaves.len()).ok()?);
+        // By feature, then threshold; the order among equal thresholds does not matter (all or none).
+        nodes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        nan_nodes.sort_by_key(|n| n.0);
+        let mut features: Vec<FeatureCuts> = Vec::new();
+        for (i, &(feature, _, _)) in nodes.iter().enumerate() {
+            if features.last().is_none_or(|f| f.feature != feature) {
+                features.push(FeatureCuts { feature, start: i as u32, end: i as u32, nan_start: 0, nan_end: 0 });
+            }
+            if let Some(f) = features.last_mut() {
+                f.end = i as u32 + 1;
+            }
+        }
+        for f in &mut features {
+            f.nan_start = nan_nodes.partition_point(|n| n.0 < f.feature) as u32;
+            f.nan_end = nan_nodes.partition_point(|n| n.0 <= f.feature) as u32;
+        }
+        Some(QuickScorer {
+            features,
+            thresholds: nodes.iter().map(|n| n.1).collect(),
+            cuts: nodes.iter().map(|n| n.2).collect(),
+            nan_cuts: nan_nodes.iter().map(|n| n.1).collect(),
+            leaf_starts,
+            leaves,
+        })
+    }
+
+    pub(super) fn trees(&self) -> usize {
+        self.leaf_starts.len() - 1
+    }
+
+    /// The exit leaf (its laid-out step) of every tree for `row`, in tree order, into `exits`;
+    /// `masks` is scratch of one word per tree.
+    pub(super) fn exits(&self, row: &[f32], masks: &mut Vec<u32>, exits: &mut Vec<u32>) {
+        masks.clear();
+        masks.resize(self.trees(), u32::MAX);
+        for f in &self.features {
+            let x = row[f.feature as usize];
+            if x.is_nan() {
+                for cut in &self.nan_cuts[f.nan_start as usize..f.nan_end as usize] {
+                    masks[cut.tree as usize] &= cut.mask;
+                }
+                continue;
+            }
+            // `x <= threshold` fails exactly for the thresholds below x: a prefix of the list.
+            let (start, end) = (f.start as usize, f.end as usize);
+            for (&threshold, cut) in self.thresholds[start..end].iter().zip(&self.cuts[start..end]) {
+                if threshold >= x {
+                    break;
+                }
+                masks[cut.tree as usize] &= cut.mask;
+            }
+        }
+        exits.clear();
+        for (tree, &mask) in masks.iter().enumerate() {
+            // The exit leaf is never ruled out, so a bit is left within the tree's leaves.
+            let first = self.leaf_starts[tree] as usize;
+            let last = self.leaf_starts[tree + 1] as usize - 1;
+            exits.push(self.leaves[(first + mask.trailing_zeros() as usize).min(last)]);
+        }
+    }
+}
