@@ -50,6 +50,9 @@ pub(super) struct QuickScorer {
     /// Per tree, the laid-out steps of its leaves, left to right: `leaves[leaf_starts[t]..]`.
     leaf_starts: Vec<u32>,
     leaves: Vec<u32>,
+    /// Per leaf (as `leaves`), its one (class, weight), when every leaf has exactly one (LightGBM,
+    /// XGBoost multiclass: a tree per class): the scores without looking the leaf's weights up.
+    single_weights: Option<Vec<(u32, f32)>>,
 }
 
 /// Trees with more leaves than this keep the walk (a tree's leaves are the bits of a `u32`).
@@ -69,7 +72,13 @@ impl QuickScorer {
     /// Builds the scorer from the walk's layout (`steps`, one root per tree), or `None` when the
     /// ensemble is outside what it handles (a test other than `<=`, a tree of more than 32 leaves, a
     /// NaN threshold).
-    pub(super) fn build(steps: &[Step], roots: &[u32]) -> Option<QuickScorer> {
+    /// `leaf_weights` gives each laid-out leaf's range in `weights`.
+    pub(super) fn build(
+        steps: &[Step],
+        roots: &[u32],
+        leaf_weights: &[(u32, u32)],
+        weights: &[(u32, f32)],
+    ) -> Option<QuickScorer> {
         if roots.is_empty() {
             return None;
         }
@@ -132,7 +141,15 @@ impl QuickScorer {
             f.nan_start = nan_nodes.partition_point(|n| n.0 < f.feature) as u32;
             f.nan_end = nan_nodes.partition_point(|n| n.0 <= f.feature) as u32;
         }
+        let single_weights = leaves
+            .iter()
+            .map(|&at| match leaf_weights.get(at as usize) {
+                Some(&(first, end)) if end == first + 1 => weights.get(first as usize).copied(),
+                _ => None,
+            })
+            .collect();
         Some(QuickScorer {
+            single_weights,
             features,
             thresholds: nodes.iter().map(|n| n.1).collect(),
             cuts: nodes.iter().map(|n| n.2).collect(),
@@ -142,13 +159,44 @@ impl QuickScorer {
         })
     }
 
+    /// Whether every leaf has a single weight (the scores skip the leaves' weight lists).
+    #[cfg(test)]
+    pub(super) fn has_single_weights(&self) -> bool {
+        self.single_weights.is_some()
+    }
+
     pub(super) fn trees(&self) -> usize {
         self.leaf_starts.len() - 1
+    }
+
+    /// Adds the weights of `row`'s exit leaves to `scores` in tree order, if every leaf has a single
+    /// weight (`false`, nothing done, otherwise). `masks` is scratch of one word per tree.
+    pub(super) fn add_scores(&self, row: &[f32], masks: &mut Vec<u32>, scores: &mut [f32]) -> bool {
+        let Some(single) = &self.single_weights else { return false };
+        self.scan(row, masks);
+        for (tree, &mask) in masks.iter().enumerate() {
+            let (first, last) = (self.leaf_starts[tree] as usize, self.leaf_starts[tree + 1] as usize - 1);
+            let (class, weight) = single[(first + mask.trailing_zeros() as usize).min(last)];
+            scores[class as usize] += weight;
+        }
+        true
     }
 
     /// The exit leaf (its laid-out step) of every tree for `row`, in tree order, into `exits`;
     /// `masks` is scratch of one word per tree.
     pub(super) fn exits(&self, row: &[f32], masks: &mut Vec<u32>, exits: &mut Vec<u32>) {
+        self.scan(row, masks);
+        exits.clear();
+        for (tree, &mask) in masks.iter().enumerate() {
+            // The exit leaf is never ruled out, so a bit is left within the tree's leaves.
+            let first = self.leaf_starts[tree] as usize;
+            let last = self.leaf_starts[tree + 1] as usize - 1;
+            exits.push(self.leaves[(first + mask.trailing_zeros() as usize).min(last)]);
+        }
+    }
+
+    /// Every tree's leaf mask for `row` (see the module doc) into `masks`.
+    fn scan(&self, row: &[f32], masks: &mut Vec<u32>) {
         masks.clear();
         masks.resize(self.trees(), u32::MAX);
         for f in &self.features {
@@ -167,13 +215,6 @@ impl QuickScorer {
                 }
                 masks[cut.tree as usize] &= cut.mask;
             }
-        }
-        exits.clear();
-        for (tree, &mask) in masks.iter().enumerate() {
-            // The exit leaf is never ruled out, so a bit is left within the tree's leaves.
-            let first = self.leaf_starts[tree] as usize;
-            let last = self.leaf_starts[tree + 1] as usize - 1;
-            exits.push(self.leaves[(first + mask.trailing_zeros() as usize).min(last)]);
         }
     }
 }

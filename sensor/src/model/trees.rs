@@ -214,7 +214,7 @@ impl TreeKernel {
         };
         let layout = relayout(&nodes, &roots)?;
         Ok(TreeKernel {
-            quick: QuickScorer::build(&layout.steps, &layout.roots),
+            quick: QuickScorer::build(&layout.steps, &layout.roots, &layout.leaf_weights, &weights),
             roots: layout.roots,
             depths: layout.depths,
             all_leq: layout.steps.iter().all(|s| s.cmp == Cmp::Leq),
@@ -251,10 +251,14 @@ impl TreeKernel {
         out.clear();
         let (mut masks, mut exits) = (Vec::new(), Vec::new());
         for row in input.chunks_exact(self.width) {
-            quick.exits(row, &mut masks, &mut exits);
             let at = out.len();
             out.extend_from_slice(&self.base);
             let scores = &mut out[at..];
+            if quick.add_scores(row, &mut masks, scores) {
+                self.post_transform(scores);
+                continue;
+            }
+            quick.exits(row, &mut masks, &mut exits);
             for &leaf in &exits {
                 let (first, end) = self.leaf_weights[leaf as usize];
                 for &(class, w) in &self.weights[first as usize..end as usize] {

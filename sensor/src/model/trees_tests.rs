@@ -575,9 +575,16 @@ fn quickscorer_gives_the_walks_bits_on_random_ensembles() {
     let values = [-1.0, -0.0, 0.0, 0.49, 0.5, 0.51, 1.0, 2.0, 3.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
     let rows: Vec<f32> = (0..500 * WIDTH).map(|_| values[rng.below(values.len() as u64) as usize]).collect();
     for seed in 1..=60u64 {
-        let e = random_ensemble(seed * 0x51_7cc1, 1 + (seed % 9) as i64, &["BRANCH_LEQ"]);
+        let mut e = random_ensemble(seed * 0x51_7cc1, 1 + (seed % 9) as i64, &["BRANCH_LEQ"]);
+        if seed % 2 == 0 {
+            // One weight a leaf, as LightGBM writes them.
+            e.leaves.dedup_by_key(|l| (l.0, l.1));
+        }
         let k = TreeKernel::from_graph(&bare(attributes_of(&e)), "probs", WIDTH).expect("a valid ensemble");
         assert!(k.uses_quickscorer(), "seed {seed}: small `<=` trees take QuickScorer");
+        if seed % 2 == 0 {
+            assert!(k.quick.as_ref().is_some_and(QuickScorer::has_single_weights), "seed {seed}");
+        }
         let (quick, walk) = both_ways(&k, &rows);
         assert_eq!(bits(&quick), bits(&walk), "seed {seed}");
     }
@@ -628,6 +635,7 @@ fn quickscorer_gives_the_walks_bits_on_the_real_classifiers() {
         let proto = tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).unwrap();
         let k = TreeKernel::from_graph(proto.graph.as_ref().unwrap(), "probabilities", width).unwrap();
         assert!(k.uses_quickscorer(), "{name}: LightGBM trees of at most 15 leaves");
+        assert!(k.quick.as_ref().is_some_and(QuickScorer::has_single_weights), "{name}: a weight a leaf");
         // The golden rows of the test model, cut or padded to this width, scaled and partly missing.
         let gold = golden();
         let mut rng = Rng(11);
