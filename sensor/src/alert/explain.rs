@@ -27,15 +27,9 @@ pub fn explain(
         !(x == r || (x.is_nan() && r.is_nan()))
     };
     let probes: Vec<usize> = (0..width).filter(|&j| differs(j)).collect();
-    let mut input = Vec::with_capacity((probes.len() + 1) * width);
-    input.extend_from_slice(&base);
-    for &j in &probes {
-        let start = input.len();
-        input.extend_from_slice(&base);
-        input[start + j] = reference[j];
-    }
+    let occlusions: Vec<(usize, f32)> = probes.iter().map(|&j| (j, reference[j])).collect();
     let mut scores = Vec::new();
-    model.score_model_rows(input, &mut scores)?;
+    model.score_occlusions(&base, &occlusions, &mut scores)?;
     let labels = model.width_out();
     let score = |row: usize| scores[row * labels + label_index];
     let s0 = score(0);

@@ -40,9 +40,23 @@ struct FeatureCuts {
     nan_end: u32,
 }
 
+/// A branch node in its tree's list (for re-deciding one tree when one feature changes).
+#[derive(Debug, Clone, Copy)]
+struct TreeNode {
+    feature: u32,
+    threshold: f32,
+    nan_true: bool,
+    mask: u32,
+}
+
 /// The QuickScorer form of a laid-out ensemble (see the module doc).
 #[derive(Debug, Clone)]
 pub(super) struct QuickScorer {
+    /// Per tree, its branch nodes: `tree_nodes[tree_node_starts[t]..tree_node_starts[t + 1]]`.
+    tree_nodes: Vec<TreeNode>,
+    tree_node_starts: Vec<u32>,
+    /// Per feature (model column), the trees that test it.
+    feature_trees: Vec<Vec<u32>>,
     features: Vec<FeatureCuts>,
     thresholds: Vec<f32>,
     cuts: Vec<Cut>,
@@ -87,8 +101,11 @@ impl QuickScorer {
         let mut nan_nodes: Vec<(u32, Cut)> = Vec::new();
         let mut leaf_starts = Vec::with_capacity(roots.len() + 1);
         let mut leaves: Vec<u32> = Vec::new();
+        let (mut tree_nodes, mut tree_node_starts) = (Vec::new(), Vec::with_capacity(roots.len() + 1));
+        let mut feature_trees: Vec<Vec<u32>> = Vec::new();
         for (tree, &root) in roots.iter().enumerate() {
             let tree = u32::try_from(tree).ok()?;
+            tree_node_starts.push(u32::try_from(tree_nodes.len()).ok()?);
             let first_leaf = leaves.len();
             leaf_starts.push(u32::try_from(first_leaf).ok()?);
             // Depth first, true child first: the leaves come out left to right.
@@ -120,11 +137,25 @@ impl QuickScorer {
                         if !s.nan_true {
                             nan_nodes.push((s.feature, cut));
                         }
+                        tree_nodes.push(TreeNode {
+                            feature: s.feature,
+                            threshold: s.value,
+                            nan_true: s.nan_true,
+                            mask: cut.mask,
+                        });
+                        let f = s.feature as usize;
+                        if feature_trees.len() <= f {
+                            feature_trees.resize(f + 1, Vec::new());
+                        }
+                        if feature_trees[f].last() != Some(&tree) {
+                            feature_trees[f].push(tree);
+                        }
                     }
                 }
             }
         }
         leaf_starts.push(u32::try_from(leaves.len()).ok()?);
+        tree_node_starts.push(u32::try_from(tree_nodes.len()).ok()?);
         // By feature, then threshold; the order among equal thresholds does not matter (all or none).
         nodes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         nan_nodes.sort_by_key(|n| n.0);
@@ -149,6 +180,9 @@ impl QuickScorer {
             })
             .collect();
         Some(QuickScorer {
+            tree_nodes,
+            tree_node_starts,
+            feature_trees,
             single_weights,
             features,
             thresholds: nodes.iter().map(|n| n.1).collect(),
@@ -169,11 +203,10 @@ impl QuickScorer {
         self.leaf_starts.len() - 1
     }
 
-    /// Adds the weights of `row`'s exit leaves to `scores` in tree order, if every leaf has a single
-    /// weight (`false`, nothing done, otherwise). `masks` is scratch of one word per tree.
-    pub(super) fn add_scores(&self, row: &[f32], masks: &mut Vec<u32>, scores: &mut [f32]) -> bool {
+    /// Adds the weights of the exit leaves `masks` name to `scores` in tree order, if every leaf has a
+    /// single weight (`false`, nothing done, otherwise).
+    pub(super) fn add_weights(&self, masks: &[u32], scores: &mut [f32]) -> bool {
         let Some(single) = &self.single_weights else { return false };
-        self.scan(row, masks);
         for (tree, &mask) in masks.iter().enumerate() {
             let (first, last) = (self.leaf_starts[tree] as usize, self.leaf_starts[tree + 1] as usize - 1);
             let (class, weight) = single[(first + mask.trailing_zeros() as usize).min(last)];
@@ -182,21 +215,36 @@ impl QuickScorer {
         true
     }
 
-    /// The exit leaf (its laid-out step) of every tree for `row`, in tree order, into `exits`;
-    /// `masks` is scratch of one word per tree.
-    pub(super) fn exits(&self, row: &[f32], masks: &mut Vec<u32>, exits: &mut Vec<u32>) {
-        self.scan(row, masks);
-        exits.clear();
-        for (tree, &mask) in masks.iter().enumerate() {
-            // The exit leaf is never ruled out, so a bit is left within the tree's leaves.
-            let first = self.leaf_starts[tree] as usize;
-            let last = self.leaf_starts[tree + 1] as usize - 1;
-            exits.push(self.leaves[(first + mask.trailing_zeros() as usize).min(last)]);
+    /// The exit leaf (its laid-out step) of `tree` with leaf mask `mask`.
+    pub(super) fn exit_leaf(&self, tree: usize, mask: u32) -> u32 {
+        // The exit leaf is never ruled out, so a bit is left within the tree's leaves.
+        let (first, last) = (self.leaf_starts[tree] as usize, self.leaf_starts[tree + 1] as usize - 1);
+        self.leaves[(first + mask.trailing_zeros() as usize).min(last)]
+    }
+
+    /// The leaf masks of `row` with column `column` set to `value`, from `row`'s own (`base`): only the
+    /// trees that test that column are decided again, node by node.
+    pub(super) fn occlude(&self, row: &[f32], base: &[u32], column: usize, value: f32, masks: &mut Vec<u32>) {
+        masks.clear();
+        masks.extend_from_slice(base);
+        for &tree in self.feature_trees.get(column).map_or(&[][..], Vec::as_slice) {
+            let t = tree as usize;
+            let nodes = &self.tree_nodes[self.tree_node_starts[t] as usize..self.tree_node_starts[t + 1] as usize];
+            let mut mask = u32::MAX;
+            for n in nodes {
+                let x = if n.feature as usize == column { value } else { row[n.feature as usize] };
+                // As the scan decides: a missing value fails unless it goes true; else fails above.
+                let fails = if x.is_nan() { !n.nan_true } else { n.threshold < x };
+                if fails {
+                    mask &= n.mask;
+                }
+            }
+            masks[t] = mask;
         }
     }
 
     /// Every tree's leaf mask for `row` (see the module doc) into `masks`.
-    fn scan(&self, row: &[f32], masks: &mut Vec<u32>) {
+    pub(super) fn scan(&self, row: &[f32], masks: &mut Vec<u32>) {
         masks.clear();
         masks.resize(self.trees(), u32::MAX);
         for f in &self.features {

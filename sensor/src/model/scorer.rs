@@ -161,6 +161,32 @@ impl Model {
         self.run(input, n, out)
     }
 
+    /// Scores `base` (a row in model input order) and, for each `(column, value)` of `occlusions`,
+    /// `base` with that one column set to `value`: `out` receives `(1 + occlusions) × labels` scores,
+    /// row-major, the same as scoring those rows (explanations; the tree kernel decides again only
+    /// the trees that test the changed column).
+    pub fn score_occlusions(
+        &self,
+        base: &[f32],
+        occlusions: &[(usize, f32)],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ScoreError> {
+        if let Some(k) = &self.kernel {
+            k.score_occlusions(base, occlusions, out);
+            return Ok(());
+        }
+        let mut input = Vec::with_capacity((occlusions.len() + 1) * base.len());
+        input.extend_from_slice(base);
+        for &(column, value) in occlusions {
+            let start = input.len();
+            input.extend_from_slice(base);
+            if let Some(x) = input.get_mut(start + column) {
+                *x = value;
+            }
+        }
+        self.run(input, occlusions.len() + 1, out)
+    }
+
     /// The model's columns in record order (for explanations).
     pub fn columns(&self) -> &[usize] {
         &self.columns

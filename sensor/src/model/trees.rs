@@ -249,23 +249,56 @@ impl TreeKernel {
     /// walk adds them in, so the same sums).
     fn score_quick(&self, quick: &QuickScorer, input: &[f32], out: &mut Vec<f32>) {
         out.clear();
-        let (mut masks, mut exits) = (Vec::new(), Vec::new());
+        let mut masks = Vec::new();
         for row in input.chunks_exact(self.width) {
-            let at = out.len();
-            out.extend_from_slice(&self.base);
-            let scores = &mut out[at..];
-            if quick.add_scores(row, &mut masks, scores) {
-                self.post_transform(scores);
-                continue;
-            }
-            quick.exits(row, &mut masks, &mut exits);
-            for &leaf in &exits {
-                let (first, end) = self.leaf_weights[leaf as usize];
+            quick.scan(row, &mut masks);
+            self.push_scores(quick, &masks, out);
+        }
+    }
+
+    /// Appends the scores of the exit leaves `masks` name: the base, the leaves' weights in tree order,
+    /// the post transform.
+    fn push_scores(&self, quick: &QuickScorer, masks: &[u32], out: &mut Vec<f32>) {
+        let at = out.len();
+        out.extend_from_slice(&self.base);
+        let scores = &mut out[at..];
+        if !quick.add_weights(masks, scores) {
+            for (tree, &mask) in masks.iter().enumerate() {
+                let (first, end) = self.leaf_weights[quick.exit_leaf(tree, mask) as usize];
                 for &(class, w) in &self.weights[first as usize..end as usize] {
                     scores[class as usize] += w;
                 }
             }
-            self.post_transform(scores);
+        }
+        self.post_transform(scores);
+    }
+
+    /// Scores `base` (one row of `width` features) and, for each `(column, value)` of `occlusions`,
+    /// `base` with that column set to `value` (the rows of an explanation): `out` gets
+    /// `(1 + occlusions) × classes` scores, exactly those [`TreeKernel::score`] gives the same rows.
+    /// With QuickScorer, a row of the set differs from `base` in one column, so only the trees that
+    /// test it are decided again.
+    pub fn score_occlusions(&self, base: &[f32], occlusions: &[(usize, f32)], out: &mut Vec<f32>) {
+        let Some(quick) = self.quick.as_ref().filter(|_| base.len() == self.width) else {
+            let mut rows = Vec::with_capacity((occlusions.len() + 1) * base.len());
+            rows.extend_from_slice(base);
+            for &(column, value) in occlusions {
+                let start = rows.len();
+                rows.extend_from_slice(base);
+                if let Some(x) = rows.get_mut(start + column) {
+                    *x = value;
+                }
+            }
+            self.score(&rows, out);
+            return;
+        };
+        out.clear();
+        let (mut base_masks, mut masks) = (Vec::new(), Vec::new());
+        quick.scan(base, &mut base_masks);
+        self.push_scores(quick, &base_masks, out);
+        for &(column, value) in occlusions {
+            quick.occlude(base, &base_masks, column, value, &mut masks);
+            self.push_scores(quick, &masks, out);
         }
     }
 

@@ -652,3 +652,63 @@ fn quickscorer_gives_the_walks_bits_on_the_real_classifiers() {
         assert_eq!(bits(&quick), bits(&walk), "{name}");
     }
 }
+
+/// The rows an occlusion set stands for: `base`, then `base` with each (column, value) applied.
+fn occluded_rows(base: &[f32], occlusions: &[(usize, f32)]) -> Vec<f32> {
+    let mut rows = base.to_vec();
+    for &(column, value) in occlusions {
+        let start = rows.len();
+        rows.extend_from_slice(base);
+        rows[start + column] = value;
+    }
+    rows
+}
+
+#[test]
+fn occlusions_score_as_the_rows_they_stand_for() {
+    let mut rng = Rng(0xacc1);
+    let values = [-1.0, -0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, f32::NAN, f32::INFINITY];
+    let mut pick = |rng: &mut Rng| values[rng.below(values.len() as u64) as usize];
+    for seed in 1..=40u64 {
+        // Even seeds: `<=` only (QuickScorer, one weight a leaf on every fourth); odd: every test (the walk).
+        let all_modes: &[&str] = &["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"];
+        let modes: &[&'static str] = if seed % 2 == 0 { &["BRANCH_LEQ"] } else { all_modes };
+        let mut e = random_ensemble(seed * 0x2545, 1 + (seed % 8) as i64, modes);
+        if seed % 4 == 0 {
+            e.leaves.dedup_by_key(|l| (l.0, l.1));
+        }
+        let k = TreeKernel::from_graph(&bare(attributes_of(&e)), "probs", WIDTH).unwrap();
+        assert_eq!(k.uses_quickscorer(), seed % 2 == 0);
+        for _ in 0..20 {
+            let base: Vec<f32> = (0..WIDTH).map(|_| pick(&mut rng)).collect();
+            let occlusions: Vec<(usize, f32)> =
+                (0..rng.below(6)).map(|_| (rng.below(WIDTH as u64) as usize, pick(&mut rng))).collect();
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            k.score_occlusions(&base, &occlusions, &mut got);
+            k.score(&occluded_rows(&base, &occlusions), &mut want);
+            assert_eq!(bits(&got), bits(&want), "seed {seed}, base {base:?}, occlusions {occlusions:?}");
+        }
+    }
+}
+
+#[test]
+fn occlusions_of_the_real_classifiers_score_as_their_rows() {
+    let shipped = include_bytes!("../../../models/shipped/flow-classifier.onnx");
+    let gold = golden();
+    for (name, bytes, width) in [("test", CLASSIFIER, 126), ("shipped", &shipped[..], 159)] {
+        let proto = tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).unwrap();
+        let k = TreeKernel::from_graph(proto.graph.as_ref().unwrap(), "probabilities", width).unwrap();
+        for r in 0..gold.rows {
+            let base: Vec<f32> = (0..width).map(|i| gold.inputs[r * gold.width + i % gold.width]).collect();
+            // Every column to 0, to missing, and to another row's value.
+            let other = (r + 1) % gold.rows;
+            let occlusions: Vec<(usize, f32)> = (0..width)
+                .flat_map(|j| [(j, 0.0), (j, f32::NAN), (j, gold.inputs[other * gold.width + j % gold.width])])
+                .collect();
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            k.score_occlusions(&base, &occlusions, &mut got);
+            k.score(&occluded_rows(&base, &occlusions), &mut want);
+            assert_eq!(bits(&got), bits(&want), "{name}, row {r}");
+        }
+    }
+}
