@@ -40,23 +40,11 @@ struct FeatureCuts {
     nan_end: u32,
 }
 
-/// A branch node in its tree's list (for re-deciding one tree when one feature changes).
-#[derive(Debug, Clone, Copy)]
-struct TreeNode {
-    feature: u32,
-    threshold: f32,
-    nan_true: bool,
-    mask: u32,
-}
-
 /// The QuickScorer form of a laid-out ensemble (see the module doc).
 #[derive(Debug, Clone)]
 pub(super) struct QuickScorer {
-    /// Per tree, its branch nodes: `tree_nodes[tree_node_starts[t]..tree_node_starts[t + 1]]`.
-    tree_nodes: Vec<TreeNode>,
-    tree_node_starts: Vec<u32>,
-    /// Per feature (model column), the trees that test it.
-    feature_trees: Vec<Vec<u32>>,
+    /// Per model column, its place in `features` (`u32::MAX` for a column no node tests).
+    feature_at: Vec<u32>,
     features: Vec<FeatureCuts>,
     thresholds: Vec<f32>,
     cuts: Vec<Cut>,
@@ -101,11 +89,8 @@ impl QuickScorer {
         let mut nan_nodes: Vec<(u32, Cut)> = Vec::new();
         let mut leaf_starts = Vec::with_capacity(roots.len() + 1);
         let mut leaves: Vec<u32> = Vec::new();
-        let (mut tree_nodes, mut tree_node_starts) = (Vec::new(), Vec::with_capacity(roots.len() + 1));
-        let mut feature_trees: Vec<Vec<u32>> = Vec::new();
         for (tree, &root) in roots.iter().enumerate() {
             let tree = u32::try_from(tree).ok()?;
-            tree_node_starts.push(u32::try_from(tree_nodes.len()).ok()?);
             let first_leaf = leaves.len();
             leaf_starts.push(u32::try_from(first_leaf).ok()?);
             // Depth first, true child first: the leaves come out left to right.
@@ -137,25 +122,11 @@ impl QuickScorer {
                         if !s.nan_true {
                             nan_nodes.push((s.feature, cut));
                         }
-                        tree_nodes.push(TreeNode {
-                            feature: s.feature,
-                            threshold: s.value,
-                            nan_true: s.nan_true,
-                            mask: cut.mask,
-                        });
-                        let f = s.feature as usize;
-                        if feature_trees.len() <= f {
-                            feature_trees.resize(f + 1, Vec::new());
-                        }
-                        if feature_trees[f].last() != Some(&tree) {
-                            feature_trees[f].push(tree);
-                        }
                     }
                 }
             }
         }
         leaf_starts.push(u32::try_from(leaves.len()).ok()?);
-        tree_node_starts.push(u32::try_from(tree_nodes.len()).ok()?);
         // By feature, then threshold; the order among equal thresholds does not matter (all or none).
         nodes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         nan_nodes.sort_by_key(|n| n.0);
@@ -179,10 +150,12 @@ impl QuickScorer {
                 _ => None,
             })
             .collect();
+        let mut feature_at = vec![u32::MAX; features.last().map_or(0, |f| f.feature as usize + 1)];
+        for (i, f) in features.iter().enumerate() {
+            feature_at[f.feature as usize] = i as u32;
+        }
         Some(QuickScorer {
-            tree_nodes,
-            tree_node_starts,
-            feature_trees,
+            feature_at,
             single_weights,
             features,
             thresholds: nodes.iter().map(|n| n.1).collect(),
@@ -222,24 +195,52 @@ impl QuickScorer {
         self.leaves[(first + mask.trailing_zeros() as usize).min(last)]
     }
 
-    /// The leaf masks of `row` with column `column` set to `value`, from `row`'s own (`base`): only the
-    /// trees that test that column are decided again, node by node.
-    pub(super) fn occlude(&self, row: &[f32], base: &[u32], column: usize, value: f32, masks: &mut Vec<u32>) {
-        masks.clear();
-        masks.extend_from_slice(base);
-        for &tree in self.feature_trees.get(column).map_or(&[][..], Vec::as_slice) {
-            let t = tree as usize;
-            let nodes = &self.tree_nodes[self.tree_node_starts[t] as usize..self.tree_node_starts[t + 1] as usize];
-            let mut mask = u32::MAX;
-            for n in nodes {
-                let x = if n.feature as usize == column { value } else { row[n.feature as usize] };
-                // As the scan decides: a missing value fails unless it goes true; else fails above.
-                let fails = if x.is_nan() { !n.nan_true } else { n.threshold < x };
-                if fails {
-                    mask &= n.mask;
+    /// The leaf masks of `row`, then of `row` with each `(column, value)` of `occlusions` applied, each
+    /// passed to `each` in turn. A mask is the AND of the cuts of every feature, in any order: with the
+    /// ANDs of the features before and after each one (`prefix`, `suffix`: scratch), an occluded row's
+    /// masks are those two and its one feature's cuts for the new value.
+    pub(super) fn occlusions(
+        &self,
+        row: &[f32],
+        occlusions: &[(usize, f32)],
+        prefix: &mut Vec<u32>,
+        suffix: &mut Vec<u32>,
+        mut each: impl FnMut(&[u32]),
+    ) {
+        let (trees, features) = (self.trees(), self.features.len());
+        // prefix[k]: features[..k] applied; suffix[k]: features[k..].
+        prefix.clear();
+        prefix.resize((features + 1) * trees, u32::MAX);
+        suffix.clear();
+        suffix.resize((features + 1) * trees, u32::MAX);
+        for k in 0..features {
+            let (done, next) = prefix.split_at_mut((k + 1) * trees);
+            next[..trees].copy_from_slice(&done[k * trees..]);
+            self.apply(&self.features[k], row[self.features[k].feature as usize], &mut next[..trees]);
+        }
+        for k in (0..features).rev() {
+            let (head, after) = suffix.split_at_mut((k + 1) * trees);
+            let here = &mut head[k * trees..];
+            here.copy_from_slice(&after[..trees]);
+            self.apply(&self.features[k], row[self.features[k].feature as usize], here);
+        }
+        let all = &prefix[features * trees..];
+        each(all);
+        let mut masks = vec![0; trees];
+        for &(column, value) in occlusions {
+            match self.feature_at.get(column).copied().filter(|&k| k != u32::MAX) {
+                None => each(all),
+                Some(k) => {
+                    let k = k as usize;
+                    let (before, after) =
+                        (&prefix[k * trees..(k + 1) * trees], &suffix[(k + 1) * trees..(k + 2) * trees]);
+                    for ((m, b), a) in masks.iter_mut().zip(before).zip(after) {
+                        *m = b & a;
+                    }
+                    self.apply(&self.features[k], value, &mut masks);
+                    each(&masks);
                 }
             }
-            masks[t] = mask;
         }
     }
 
@@ -247,6 +248,7 @@ impl QuickScorer {
     pub(super) fn scan(&self, row: &[f32], masks: &mut Vec<u32>) {
         masks.clear();
         masks.resize(self.trees(), u32::MAX);
+        // What `apply` does for each feature, written out: the hottest loop of scoring.
         for f in &self.features {
             let x = row[f.feature as usize];
             if x.is_nan() {
@@ -255,7 +257,6 @@ impl QuickScorer {
                 }
                 continue;
             }
-            // `x <= threshold` fails exactly for the thresholds below x: a prefix of the list.
             let (start, end) = (f.start as usize, f.end as usize);
             for (&threshold, cut) in self.thresholds[start..end].iter().zip(&self.cuts[start..end]) {
                 if threshold >= x {
@@ -263,6 +264,24 @@ impl QuickScorer {
                 }
                 masks[cut.tree as usize] &= cut.mask;
             }
+        }
+    }
+
+    /// Clears in `masks` what feature `f` at value `x` rules out.
+    fn apply(&self, f: &FeatureCuts, x: f32, masks: &mut [u32]) {
+        if x.is_nan() {
+            for cut in &self.nan_cuts[f.nan_start as usize..f.nan_end as usize] {
+                masks[cut.tree as usize] &= cut.mask;
+            }
+            return;
+        }
+        // `x <= threshold` fails exactly for the thresholds below x: a prefix of the list.
+        let (start, end) = (f.start as usize, f.end as usize);
+        for (&threshold, cut) in self.thresholds[start..end].iter().zip(&self.cuts[start..end]) {
+            if threshold >= x {
+                break;
+            }
+            masks[cut.tree as usize] &= cut.mask;
         }
     }
 }

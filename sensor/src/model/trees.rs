@@ -276,8 +276,8 @@ impl TreeKernel {
     /// Scores `base` (one row of `width` features) and, for each `(column, value)` of `occlusions`,
     /// `base` with that column set to `value` (the rows of an explanation): `out` gets
     /// `(1 + occlusions) × classes` scores, exactly those [`TreeKernel::score`] gives the same rows.
-    /// With QuickScorer, a row of the set differs from `base` in one column, so only the trees that
-    /// test it are decided again.
+    /// With QuickScorer, a row of the set differs from `base` in one column, so only that column's
+    /// thresholds are scanned again.
     pub fn score_occlusions(&self, base: &[f32], occlusions: &[(usize, f32)], out: &mut Vec<f32>) {
         let Some(quick) = self.quick.as_ref().filter(|_| base.len() == self.width) else {
             let mut rows = Vec::with_capacity((occlusions.len() + 1) * base.len());
@@ -293,13 +293,8 @@ impl TreeKernel {
             return;
         };
         out.clear();
-        let (mut base_masks, mut masks) = (Vec::new(), Vec::new());
-        quick.scan(base, &mut base_masks);
-        self.push_scores(quick, &base_masks, out);
-        for &(column, value) in occlusions {
-            quick.occlude(base, &base_masks, column, value, &mut masks);
-            self.push_scores(quick, &masks, out);
-        }
+        let (mut prefix, mut suffix) = (Vec::new(), Vec::new());
+        quick.occlusions(base, occlusions, &mut prefix, &mut suffix, |masks| self.push_scores(quick, masks, out));
     }
 
     /// Scores by walking every tree, rows of a block in lockstep.
