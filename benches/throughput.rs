@@ -18,10 +18,11 @@
 //!    from a counting allocator.
 //!
 //! Run: `cargo bench -p sensor-benches --bench throughput` (env: `BENCH_PACKETS`, `BENCH_FLOWS`,
-//! `BENCH_TABLE_FLOWS`, `BENCH_ROUNDS`; for profilers, `BENCH_ONLY=pipeline` runs the pipeline alone,
+//! `BENCH_TABLE_FLOWS`, `BENCH_ROUNDS`; for profilers, best of `BENCH_ROUNDS`: `BENCH_ONLY=pipeline`
+//! runs the pipeline alone, `BENCH_ONLY=pipeline-bare` the same without the context stage,
 //! `BENCH_ONLY=replay` the replay with the classifier, and `BENCH_ONLY=context` times the context stage
-//! alone over its recorded inputs, as the context thread applies them: µs per record, best of
-//! `BENCH_ROUNDS`; `BENCH_VERBOSE=1` adds the stage's statistics).
+//! alone over its recorded inputs, as the context thread applies them, in µs per record;
+//! `BENCH_VERBOSE=1` adds the stage's statistics).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
@@ -334,8 +335,15 @@ fn main() -> anyhow::Result<()> {
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("pipeline") => {
             // For profilers: the pipeline alone, several times.
-            let (t, (n, _, _)) = best_of(5, || pipeline(&path, FlowTableConfig::default(), true));
+            let (t, (n, _, _)) =
+                best_of(env_u64("BENCH_ROUNDS", 5) as usize, || pipeline(&path, FlowTableConfig::default(), true));
             println!("read+decode+flows+features: {:.0} packets/s", n as f64 / t);
+            return Ok(());
+        }
+        Ok("pipeline-bare") => {
+            let (t, (n, _, _)) =
+                best_of(env_u64("BENCH_ROUNDS", 5) as usize, || pipeline(&path, FlowTableConfig::default(), false));
+            println!("read+decode+flows+features, no context: {:.0} packets/s", n as f64 / t);
             return Ok(());
         }
         Ok("context") => {
@@ -349,7 +357,7 @@ fn main() -> anyhow::Result<()> {
         }
         Ok("replay") => {
             // For profilers: replay with the classifier, several times.
-            let (t, (n, _, _)) = best_of(5, || replay(&path, Models::Classifier));
+            let (t, (n, _, _)) = best_of(env_u64("BENCH_ROUNDS", 5) as usize, || replay(&path, Models::Classifier));
             println!("replay, tree classifier: {:.0} packets/s", n as f64 / t);
             return Ok(());
         }

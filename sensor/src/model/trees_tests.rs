@@ -668,7 +668,7 @@ fn occluded_rows(base: &[f32], occlusions: &[(usize, f32)]) -> Vec<f32> {
 fn occlusions_score_as_the_rows_they_stand_for() {
     let mut rng = Rng(0xacc1);
     let values = [-1.0, -0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, f32::NAN, f32::INFINITY];
-    let mut pick = |rng: &mut Rng| values[rng.below(values.len() as u64) as usize];
+    let pick = |rng: &mut Rng| values[rng.below(values.len() as u64) as usize];
     for seed in 1..=40u64 {
         // Even seeds: `<=` only (QuickScorer, one weight a leaf on every fourth); odd: every test (the walk).
         let all_modes: &[&str] = &["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"];
