@@ -116,7 +116,11 @@ impl QuickScorer {
                     Visit::TrueDone { at, lo } => {
                         let s = steps.get(at as usize)?;
                         let hi = leaves.len() - first_leaf;
-                        // A failed test rules out the leaves lo..hi (fewer than 32: the false side has one).
+                        // A failed test rules out the leaves lo..hi. In a tree of at most 32 leaves that is
+                        // fewer than 32 (the false side has one); 32 already means a bigger tree.
+                        if hi - lo >= MAX_LEAVES {
+                            return None;
+                        }
                         let cut = Cut { tree, mask: !(((1u32 << (hi - lo)) - 1) << lo) };
                         nodes.push((s.feature, s.value, cut));
                         if !s.nan_true {

@@ -599,9 +599,7 @@ fn quickscorer_is_left_to_the_walk_when_it_does_not_apply() {
     }
     let k = TreeKernel::from_graph(&bare(attributes_of(&e)), "probs", WIDTH).unwrap();
     assert!(!k.uses_quickscorer());
-    // A tree of more than 32 leaves: a full tree of depth 6 (64 leaves).
-    let mut wide = RawEnsemble { base: [0.0; 3], ..Default::default() };
-    let mut next = 1;
+    // Full trees: 2^depth leaves.
     fn full(e: &mut RawEnsemble, id: i64, depth: u32, next: &mut i64) {
         if depth == 0 {
             e.nodes.push(RawNode { tree: 0, id, mode: "LEAF", feature: 0, value: 0.0, yes: 0, no: 0, nan_true: 0 });
@@ -615,15 +613,44 @@ fn quickscorer_is_left_to_the_walk_when_it_does_not_apply() {
         full(e, yes, depth - 1, next);
         full(e, no, depth - 1, next);
     }
-    full(&mut wide, 0, 6, &mut next);
-    let k = TreeKernel::from_graph(&bare(attributes_of(&wide)), "probs", WIDTH).unwrap();
-    assert!(!k.uses_quickscorer(), "64 leaves");
     let mut rng = Rng(3);
     let rows: Vec<f32> = (0..50 * WIDTH).map(|_| VALUES[rng.below(VALUES.len() as u64) as usize]).collect();
-    let mut got = Vec::new();
-    k.score(&rows, &mut got);
-    for (i, row) in rows.chunks(WIDTH).enumerate() {
-        assert!(close(&got[i * 3..i * 3 + 3], &reference(&wide, row)), "the walk still scores it");
+    // 32 leaves (depth 5) is the most QuickScorer takes; 33 (a leaf split once more) and 64 are left.
+    for (depth, split_one_more, quick) in [(5, false, true), (5, true, false), (6, false, false)] {
+        let mut wide = RawEnsemble { base: [0.0; 3], ..Default::default() };
+        let mut next = 1;
+        full(&mut wide, 0, depth, &mut next);
+        if split_one_more {
+            let leaf = wide.nodes.iter().position(|n| n.mode == "LEAF").unwrap();
+            let id = wide.nodes[leaf].id;
+            wide.leaves.retain(|l| l.1 != id);
+            wide.nodes.remove(leaf);
+            let (yes, no) = (next, next + 1);
+            wide.nodes.push(RawNode { tree: 0, id, mode: "BRANCH_LEQ", feature: 1, value: 1.0, yes, no, nan_true: 1 });
+            for leaf in [yes, no] {
+                wide.nodes.push(RawNode {
+                    tree: 0,
+                    id: leaf,
+                    mode: "LEAF",
+                    feature: 0,
+                    value: 0.0,
+                    yes: 0,
+                    no: 0,
+                    nan_true: 0,
+                });
+                wide.leaves.push((0, leaf, leaf % 3, 0.25));
+            }
+        }
+        let k = TreeKernel::from_graph(&bare(attributes_of(&wide)), "probs", WIDTH).unwrap();
+        assert_eq!(k.uses_quickscorer(), quick, "depth {depth}, split one more: {split_one_more}");
+        let mut got = Vec::new();
+        k.score(&rows, &mut got);
+        for (i, row) in rows.chunks(WIDTH).enumerate() {
+            assert!(
+                close(&got[i * 3..i * 3 + 3], &reference(&wide, row)),
+                "depth {depth}: scores as its attributes say"
+            );
+        }
     }
 }
 
