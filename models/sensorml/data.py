@@ -22,6 +22,13 @@ ATTACKS = ["bulk_upload", "cloud_upload", "slow_drip", "dns_tunnel", "icmp_tunne
            "ssh_pivot", "rdp_lateral", "winrm_lateral", "psexec", "wmi_exec", "schtask_remote", "cred_spray"]
 
 
+def ticket_requests(df: pd.DataFrame) -> np.ndarray:
+    """Lateral-movement flows that are the attack's Kerberos ticket requests at a DC (port 88) before it
+    uses a service elsewhere: domain chatter like every logon's, alerted on by nobody, and not the
+    movement itself. A spray's Kerberos exchanges are its attack and are not among them."""
+    return ((df.label == "lateral_movement") & (df.dst_port == 88) & (df.attack != "cred_spray")).to_numpy()
+
+
 def attack_mix(count: int) -> str:
     return ",".join(f"{a}={count}" for a in ATTACKS)
 

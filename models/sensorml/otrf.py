@@ -88,7 +88,9 @@ def summary(flows: pd.DataFrame) -> pd.DataFrame:
             "movement flows": len(mv),
             "movement with lateral_movement alert": int(has(mv.alerts, "lateral_movement").sum()),
             "domain chatter flows": len(chatter),
-            "chatter alerted": int((chatter.alerts != "").sum()),
+            "chatter alerted by the classifier": int((has(chatter.alerts, "lateral_movement")
+                                                      | has(chatter.alerts, "exfiltration")).sum()),
+            "chatter alerted by the anomaly model": int(has(chatter.alerts, "anomaly").sum()),
             "c2/internet flows": len(other),
             "c2/internet alerted": int((other.alerts != "").sum()),
         })

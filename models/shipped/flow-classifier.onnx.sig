@@ -1,4 +1,4 @@
 sensor-model-signature v1
 key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
-sha256 98dd427d24a2efd3dc1590d55c12a14207dff8aa3bc84d44ba6cbcadb5d86145
-signature 3qCz8/ju69o1xr/RFgTcN+ZzKj/EkELwI7cBzcIwiMq/CDyomtqpte8aj+t5r4QnKwbAe9X8QbeBQyAImub4BA==
+sha256 5f0fde1ecdf67e535e5da740c7d700e18b95315d55a81b754cf44d021b4afc95
+signature 2nW7d6bCJBTisKTpWLY7kgdsMF631SOlsTlN+syoUtQIFLB5z9dQl4zapNXaczp6mZUaz4eYd2AifIDWXaDHDg==
