@@ -157,8 +157,9 @@ including look-alikes of attacks: an authorised scanner, admin jump hosts, remot
 sync uploads, backups), features by `sensor extract`, the serving code. Training and validation use the
 simulator's `train` attack variants, evaluation the disjoint `eval` variants (other tools, sizes, timings,
 ports) on other seeds. Flows: train {flows['train']}, validation {flows['validation']}, eval {flows['eval']}.
-Captures start at different hours and days and are longer than the context stage's learning period, so
-the models see records both with and without a learned baseline.
+Captures start at different hours and days; the long ones outlast the context stage's learning period,
+so the models see records both with and without a learned baseline, and short 5-minute captures add the
+first minutes after a start (every window part-filled, as in the real captures below).
 
 ## Intended use
 
