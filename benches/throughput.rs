@@ -8,7 +8,9 @@
 //!    features on this thread, the behavioural context stage on its own thread (records are built,
 //!    feature vectors included, and dropped); the same without the context stage, for the time the
 //!    stage adds; the same with the stage inline on one thread, for its CPU cost per record; then
-//!    `sensor replay`'s path (scoring on a thread of its own as well).
+//!    `sensor replay`'s path (scoring on a thread of its own as well), with the shipped classifier alone
+//!    and with the shipped models as `sensor replay` serves them by default (the anomaly model in shadow
+//!    mode: scored, never alerting).
 //!
 //!    Steps 2 and 3 run in interleaved rounds (default 5) and each reports its best round, so that on
 //!    a shared host both loops see the same background noise. Every timing includes opening the file.
@@ -16,7 +18,10 @@
 //!    from a counting allocator.
 //!
 //! Run: `cargo bench -p sensor-benches --bench throughput` (env: `BENCH_PACKETS`, `BENCH_FLOWS`,
-//! `BENCH_TABLE_FLOWS`, `BENCH_ROUNDS`; `BENCH_ONLY=pipeline` runs the pipeline alone, for profilers).
+//! `BENCH_TABLE_FLOWS`, `BENCH_ROUNDS`; for profilers, `BENCH_ONLY=pipeline` runs the pipeline alone,
+//! `BENCH_ONLY=replay` the replay with the classifier, and `BENCH_ONLY=context` times the context stage
+//! alone over its recorded inputs, as the context thread applies them: µs per record, best of
+//! `BENCH_ROUNDS`; `BENCH_VERBOSE=1` adds the stage's statistics).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
@@ -30,10 +35,11 @@ use sensor::capture::PcapFileReader;
 use sensor::capture::pcap_file::MAX_BATCH;
 use sensor::config::Config;
 use sensor::context::Context;
+use sensor::context::prefetch::apply_ahead;
 use sensor::decode::{Fragment, PacketMeta, Transport};
 use sensor::detect::{Detector, Emit, ScoringThread};
-use sensor::flow::{FlowTable, FlowTableConfig};
-use sensor::model::{ModelSource, ModelSpec, TrustPolicy, load_set};
+use sensor::flow::{FlowRecord, FlowSink, FlowStart, FlowTable, FlowTableConfig};
+use sensor::model::{EMBEDDED, ModelSource, ModelSpec, TrustPolicy, load_set};
 use sensor::pipeline::{DEFAULT_MAX_FRAGMENTS, EMPTY_RAW, FlowPipeline, WithContext, run_reader};
 use sensor::simulate::synthetic::{SyntheticConfig, write_pcap};
 
@@ -162,14 +168,108 @@ fn pipeline_inline(path: &Path, flow: FlowTableConfig) -> (f64, u64) {
     (started.elapsed().as_secs_f64(), records)
 }
 
+/// Which embedded models a replay serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Models {
+    /// The shipped tree classifier alone.
+    Classifier,
+    /// What `sensor replay` serves without `--model`: the classifier, and the anomaly model in shadow
+    /// mode (scored, never alerting).
+    Shipped,
+}
+
+/// One input of the context stage, recorded (a DNS query's payload copied).
+enum StageInput {
+    Packet(PacketMeta<'static>, Vec<u8>),
+    Start(FlowStart),
+    Record(FlowRecord),
+}
+
+/// Records what the flow table hands the context stage, in order.
+struct Recorder(Vec<StageInput>);
+
+impl FlowSink for Recorder {
+    fn packet(&mut self, meta: &PacketMeta<'_>) {
+        if Context::wants_packet(meta) {
+            self.0.push(StageInput::Packet(PacketMeta { payload: &[], ..*meta }, meta.payload.to_vec()));
+        }
+    }
+
+    fn started(&mut self, start: &FlowStart) {
+        self.0.push(StageInput::Start(*start));
+    }
+
+    fn record(&mut self, record: FlowRecord) {
+        self.0.push(StageInput::Record(record));
+    }
+}
+
+/// The context stage alone: its inputs from the capture (the command line's flow settings, so early
+/// records too) are recorded once, then each round feeds them to a fresh stage. Returns the best
+/// round's seconds and the record count.
+fn context_alone(path: &Path, rounds: usize) -> (f64, u64) {
+    let mut reader = PcapFileReader::open(path).expect("open");
+    let flow = Config::default().flow_table("defaults").expect("flow");
+    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS).expect("config");
+    let mut inputs = Recorder(Vec::new());
+    loop {
+        let mut batch = [EMPTY_RAW; MAX_BATCH];
+        let k = reader.next_batch(&mut batch).expect("the synthetic capture reads cleanly");
+        if k == 0 {
+            break;
+        }
+        p.batch(&batch[..k], &mut inputs);
+    }
+    p.finish(&mut inputs);
+    let mut inputs = inputs.0;
+    let records = inputs.iter().filter(|i| matches!(i, StageInput::Record(_))).count() as u64;
+    let (secs, _) = best_of(rounds, || {
+        let mut context = Context::new(Config::default().context("defaults").expect("context"));
+        let started = Instant::now();
+        // In batches of the context thread's size.
+        for batch in inputs.chunks_mut(512) {
+            apply_ahead(
+                &mut context,
+                batch,
+                |context, input| match input {
+                    StageInput::Packet(..) => None,
+                    StageInput::Start(start) => Some(context.start_keys(start)),
+                    StageInput::Record(record) => Some(context.record_keys(record)),
+                },
+                |context, input, keys, step| match input {
+                    StageInput::Packet(..) => {}
+                    StageInput::Start(_) => context.prefetch_start(keys, step),
+                    StageInput::Record(record) => context.prefetch_record(record, keys, step),
+                },
+                |context, input, keys| match (input, keys) {
+                    (StageInput::Packet(meta, payload), _) => context.packet(&PacketMeta { payload, ..*meta }),
+                    (StageInput::Start(start), Some(keys)) => context.started_with(start, keys),
+                    (StageInput::Start(start), None) => context.started(start),
+                    (StageInput::Record(record), Some(keys)) => context.enrich_with(record, Some(keys)),
+                    (StageInput::Record(record), None) => context.enrich(record),
+                },
+            );
+        }
+        let secs = started.elapsed().as_secs_f64();
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            println!("{}", context.stats().line());
+        }
+        (secs, ())
+    });
+    (secs, records)
+}
+
 /// `sensor replay` end to end: the pipeline with the command line's flow settings (early records on)
 /// on this thread, every record scored by `models` on the scoring thread, alerts through the policy,
 /// serialised as JSON lines.
-fn replay(path: &Path, models: &[&'static str]) -> (f64, (u64, u64, u64)) {
+fn replay(path: &Path, models: Models) -> (f64, (u64, u64, u64)) {
     let config = Config::default();
     let trust = TrustPolicy { trusted: config.trusted_keys("defaults").expect("keys"), allow_unsigned: false };
-    let specs: Vec<ModelSpec> =
-        models.iter().map(|name| ModelSpec { source: ModelSource::Embedded(name), shadow: false }).collect();
+    let specs: Vec<ModelSpec> = EMBEDDED
+        .iter()
+        .filter(|m| models == Models::Shipped || !m.shadow)
+        .map(|m| ModelSpec { source: ModelSource::Embedded(m.name), shadow: m.shadow })
+        .collect();
     let set = load_set(&specs, &trust).expect("embedded models load");
     let started = Instant::now();
     let events = Arc::new(AtomicUsize::new(0));
@@ -231,11 +331,29 @@ fn main() -> anyhow::Result<()> {
     let size = std::fs::metadata(&path)?.len();
     println!("capture: {} ({:.1} MB)", path.display(), size as f64 / 1e6);
 
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("pipeline") {
-        // For profilers: the pipeline alone, several times.
-        let (t, (n, _, _)) = best_of(5, || pipeline(&path, FlowTableConfig::default(), true));
-        println!("read+decode+flows+features: {:.0} packets/s", n as f64 / t);
-        return Ok(());
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("pipeline") => {
+            // For profilers: the pipeline alone, several times.
+            let (t, (n, _, _)) = best_of(5, || pipeline(&path, FlowTableConfig::default(), true));
+            println!("read+decode+flows+features: {:.0} packets/s", n as f64 / t);
+            return Ok(());
+        }
+        Ok("context") => {
+            // The context stage alone, on recorded inputs.
+            let (t, records) = context_alone(&path, env_u64("BENCH_ROUNDS", 5) as usize);
+            println!(
+                "context stage alone: {:.2} us per record ({records} records, {t:.3} s)",
+                t * 1e6 / records as f64
+            );
+            return Ok(());
+        }
+        Ok("replay") => {
+            // For profilers: replay with the classifier, several times.
+            let (t, (n, _, _)) = best_of(5, || replay(&path, Models::Classifier));
+            println!("replay, tree classifier: {:.0} packets/s", n as f64 / t);
+            return Ok(());
+        }
+        _ => {}
     }
     // Interleaved rounds, best of each: on a shared host, both loops then see the same noise.
     let rounds = env_u64("BENCH_ROUNDS", 5);
@@ -260,10 +378,10 @@ fn main() -> anyhow::Result<()> {
         let early = Config::default().flow_table("defaults").expect("flow");
         let (t, (_, r, _)) = pipeline(&path, early, true);
         (t_pipe_early, records_early) = (t_pipe_early.min(t), r);
-        let (t, (n, s, e)) = replay(&path, &["flow-classifier-test"]);
+        let (t, (n, s, e)) = replay(&path, Models::Classifier);
         assert_eq!(n, n_pipe, "replay saw every packet");
         (t_replay_tree, scored, events_tree) = (t_replay_tree.min(t), s, e);
-        let (t, (_, _, e)) = replay(&path, &["flow-classifier-test", "flow-anomaly-test"]);
+        let (t, (_, _, e)) = replay(&path, Models::Shipped);
         (t_replay_both, events_both) = (t_replay_both.min(t), e);
     }
     assert_eq!((n_bare, n_reader), (n_pipe, n_pipe), "every loop saw every packet");
@@ -307,7 +425,7 @@ fn main() -> anyhow::Result<()> {
         if ratio >= 0.7 { "met" } else { "MISSED" }
     );
     println!(
-        "replay, tree + autoencoder:    {:>12.0} packets/s ({t_replay_both:.3} s), {events_both} alerts; ratio {:.2}",
+        "replay as shipped (+ anomaly model in shadow): {:>10.0} packets/s ({t_replay_both:.3} s), {events_both} alerts; ratio {:.2}",
         pps(n_pipe, t_replay_both),
         t_bare / t_replay_both
     );

@@ -93,7 +93,8 @@ state_file = ""
 max_pairs = 1000000
 # External destinations whose internal reach is counted.
 max_destinations = 262144
-# Internal hosts with an outbound-volume history (about 650 bytes each).
+# Internal hosts with an outbound-volume history (about 100 bytes each, 700 once a host has sent
+# through a whole hour).
 max_hosts = 65536
 # Sources with short-term windows: peers, flow outcomes, bytes (about 1.3 kB each, more while scanning).
 max_sources = 16384

@@ -23,7 +23,7 @@
 //! by [`BoundedMap`] (the stalest are forgotten first). These are not novelty features: a source
 //! without an entry has 0 failures.
 
-use super::bounded::BoundedMap;
+use super::bounded::{BoundedMap, Recycle, Step};
 use super::sources::{FIVE_MIN_S, HOUR_S};
 
 pub const NAMES: &[&str] = &["ctx_src_auth_failures_5m", "ctx_src_auth_failures_1h", "ctx_src_auth_fail_dsts_1h"];
@@ -56,6 +56,13 @@ pub struct SourceFailures {
 impl Default for SourceFailures {
     fn default() -> Self {
         SourceFailures { buckets: Box::new([MinuteBucket::default(); BUCKETS]), dsts: Vec::new() }
+    }
+}
+
+impl Recycle for SourceFailures {
+    fn recycle(&mut self) {
+        self.buckets.fill(MinuteBucket::default());
+        self.dsts.clear();
     }
 }
 
@@ -116,14 +123,19 @@ pub struct AuthFailures {
 
 impl AuthFailures {
     pub fn new(max_sources: usize, max_dsts: usize) -> AuthFailures {
-        AuthFailures { sources: BoundedMap::new(max_sources), max_dsts: max_dsts.max(1) }
+        AuthFailures { sources: BoundedMap::recycling(max_sources), max_dsts: max_dsts.max(1) }
     }
 
     /// `failures` more from flows `src` initiated to `dst` (stable hashes of the addresses).
     pub fn add(&mut self, src: u64, dst: u64, failures: u32, now_s: u32) {
         if failures > 0 {
-            self.sources.entry(src, now_s, SourceFailures::default).0.add(dst, failures, now_s, self.max_dsts);
+            self.sources.entry_fresh(src, now_s).0.add(dst, failures, now_s, self.max_dsts);
         }
+    }
+
+    /// Starts loading the state of source `src` (see [`super::prefetch`]).
+    pub fn prefetch(&self, src: u64, step: Step) {
+        self.sources.prefetch(src, step);
     }
 
     /// Writes the features in [`NAMES`] order for source `src` at `now_s`.
@@ -144,7 +156,7 @@ impl AuthFailures {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.sources.table_bytes() + self.sources.iter().map(|(_, _, s)| s.heap_bytes()).sum::<usize>()
+        self.sources.table_bytes() + self.sources.values().map(SourceFailures::heap_bytes).sum::<usize>()
     }
 }
 
@@ -212,5 +224,23 @@ mod tests {
         }
         assert!(a.entries() <= 8);
         assert!(a.evicted() >= 92);
+    }
+
+    #[test]
+    fn a_reused_source_reads_as_a_fresh_one() {
+        let mut used = SourceFailures::default();
+        for i in 0..40u32 {
+            used.add(u64::from(i % 7), 3, 60 * 1000 + i * 20, 4);
+        }
+        used.recycle();
+        let mut fresh = SourceFailures::default();
+        // The same minutes again: a left-over bucket or destination would show.
+        for s in [&mut used, &mut fresh] {
+            s.add(9, 1, 60 * 1000 + 100, 4);
+        }
+        for now in [60 * 1000 + 100, 60 * 1003, 60 * 1050] {
+            assert_eq!(used.counts(now), fresh.counts(now));
+        }
+        assert_eq!(used.counts(60 * 1000 + 100), (1, 1, 1));
     }
 }

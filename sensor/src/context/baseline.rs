@@ -78,7 +78,9 @@ pub struct HostVolume {
     /// Current local hour (local seconds / 3600) and bytes sent in it so far.
     pub hour: u32,
     pub hour_bytes: u64,
-    pub by_hour: [Running; 24],
+    /// Per local hour of day, from the first closed hour on (none before: every hour without samples).
+    /// Most hosts a sensor sees never keep talking for an hour; they do not carry the 576 bytes.
+    by_hour: Option<Box<[Running; 24]>>,
 }
 
 impl HostVolume {
@@ -100,10 +102,11 @@ impl HostVolume {
         if self.hour == 0 {
             self.hour = hour;
         } else if hour > self.hour {
-            self.by_hour[self.hour as usize % 24].push((self.hour_bytes as f64).ln_1p());
+            let by_hour = self.by_hour.get_or_insert_with(|| Box::new([Running::default(); 24]));
+            by_hour[self.hour as usize % 24].push((self.hour_bytes as f64).ln_1p());
             // Hours without traffic in between are zero samples of their hour of day (a week at most).
             for h in self.hour + 1..hour.min(self.hour + 24 * 7) {
-                self.by_hour[h as usize % 24].push(0.0);
+                by_hour[h as usize % 24].push(0.0);
             }
             self.hour = hour;
             self.hour_bytes = 0;
@@ -119,10 +122,34 @@ impl HostVolume {
         let bin_bytes = if now_s / BIN_S == self.bin { self.bin_bytes } else { 0 };
         let hour = local_hour_index(now_s, offset);
         let hour_bytes = if hour == self.hour { self.hour_bytes } else { 0 };
-        let day_stats = &self.by_hour[hour as usize % 24];
+        let day_stats = self.by_hour(hour as usize % 24);
         let hour_z =
             if day_stats.n >= u32::from(MIN_DAYS) { day_stats.z((hour_bytes as f64).ln_1p(), 1) } else { f64::NAN };
         (self.bins.z((bin_bytes as f64).ln_1p(), MIN_BINS), hour_z)
+    }
+}
+
+impl HostVolume {
+    /// The statistics of local hour of day `h` (0–23).
+    pub fn by_hour(&self, h: usize) -> Running {
+        self.by_hour.as_ref().map_or_else(Running::default, |by_hour| by_hour[h % 24])
+    }
+
+    /// Sets the statistics of every hour of day (loading saved state); all empty is the same as none.
+    pub fn set_by_hour(&mut self, hours: [Running; 24]) {
+        self.by_hour = hours.iter().any(|r| *r != Running::default()).then(|| Box::new(hours));
+    }
+
+    /// Starts loading the statistics of the local hour of `now_s`, if the host has any.
+    pub fn prefetch_hour(&self, now_s: u32, offset: UtcOffset) {
+        if let Some(by_hour) = &self.by_hour {
+            crate::flow::index::prefetch(&by_hour[local_hour_index(now_s, offset) as usize % 24]);
+        }
+    }
+
+    /// Heap bytes held beyond the value itself.
+    pub fn heap_bytes(&self) -> usize {
+        self.by_hour.as_ref().map_or(0, |_| std::mem::size_of::<[Running; 24]>())
     }
 }
 
@@ -161,7 +188,7 @@ impl Baseline {
             covered_ns: 0,
             last_ns: 0,
             pairs: BoundedMap::new(l.max_pairs),
-            reach: BoundedMap::new(l.max_destinations),
+            reach: BoundedMap::recycling(l.max_destinations),
             hosts: BoundedMap::new(l.max_hosts),
             proc_ports: BoundedMap::new(l.max_pairs),
             proc_dsts: BoundedMap::new(l.max_pairs),
@@ -196,7 +223,7 @@ impl Baseline {
 
     /// Adds an internal source to an external destination's reach; returns the count after.
     pub fn reach(&mut self, dst: u64, src: u64, now_s: u32) -> usize {
-        let (sources, _) = self.reach.entry(dst, now_s, Vec::new);
+        let (sources, _) = self.reach.entry_fresh(dst, now_s);
         let src = src as u32;
         if sources.len() < REACH_CAP && !sources.contains(&src) {
             sources.push(src);
@@ -207,8 +234,9 @@ impl Baseline {
     pub fn memory_bytes(&self) -> usize {
         self.pairs.table_bytes()
             + self.reach.table_bytes()
-            + self.reach.iter().map(|(_, _, v)| v.capacity() * 4).sum::<usize>()
+            + self.reach.values().map(|v| v.capacity() * 4).sum::<usize>()
             + self.hosts.table_bytes()
+            + self.hosts.values().map(HostVolume::heap_bytes).sum::<usize>()
             + self.proc_ports.table_bytes()
             + self.proc_dsts.table_bytes()
     }

@@ -6,7 +6,7 @@
 //! variation (standard deviation / mean; near 0 for a timer, around 1 for random arrivals). The
 //! interval features need at least [`MIN_INTERVALS`] intervals, else they are missing (NaN).
 
-use super::bounded::BoundedMap;
+use super::bounded::{BoundedMap, Step};
 
 pub const NAMES: &[&str] = &["ctx_beacon_starts_1h", "ctx_beacon_interval_s", "ctx_beacon_interval_cv"];
 pub const KEEP: usize = 32;
@@ -21,11 +21,11 @@ pub struct Beacons {
 
 impl Beacons {
     pub fn new(max_pairs: usize) -> Beacons {
-        Beacons { starts: BoundedMap::new(max_pairs) }
+        Beacons { starts: BoundedMap::recycling(max_pairs) }
     }
 
     pub fn start(&mut self, pair: u64, ts_ns: u64) {
-        let (v, _) = self.starts.entry(pair, super::bounded::secs(ts_ns), Vec::new);
+        let (v, _) = self.starts.entry_fresh(pair, super::bounded::secs(ts_ns));
         let at = v.partition_point(|&t| t <= ts_ns);
         if v.len() == KEEP {
             if at == 0 {
@@ -35,6 +35,18 @@ impl Beacons {
             v.insert(at - 1, ts_ns);
         } else {
             v.insert(at, ts_ns);
+        }
+    }
+
+    /// Starts loading the state of `pair` (see [`super::prefetch`]).
+    pub fn prefetch(&self, pair: u64, step: Step) {
+        match step {
+            Step::Heap => {
+                if let Some(starts) = self.starts.get(pair) {
+                    crate::flow::index::prefetch(starts.as_ptr());
+                }
+            }
+            Step::Index | Step::Entry => self.starts.prefetch(pair, step),
         }
     }
 
@@ -64,7 +76,7 @@ impl Beacons {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.starts.table_bytes() + self.starts.iter().map(|(_, _, v)| v.capacity() * 8).sum::<usize>()
+        self.starts.table_bytes() + self.starts.values().map(|v| v.capacity() * 8).sum::<usize>()
     }
 
     /// Entries held.

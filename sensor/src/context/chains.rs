@@ -8,6 +8,7 @@
 //! [`BoundedMap`].
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::bounded::{BoundedMap, ip_bytes, secs, stable_hash};
 use crate::flow::HopChain;
@@ -18,7 +19,7 @@ pub const MAX_HOSTS: usize = 16;
 #[derive(Debug, Clone)]
 struct Reached {
     at_ns: u64,
-    chain: HopChain,
+    chain: Arc<HopChain>,
 }
 
 #[derive(Debug)]
@@ -34,8 +35,8 @@ impl Chains {
     }
 
     /// An admin-port connection between internal hosts starts at `ts_ns`: the chain it extends or
-    /// starts.
-    pub fn connect(&mut self, src: IpAddr, dst: IpAddr, ts_ns: u64) -> HopChain {
+    /// starts (shared with the host it reached, and with the flow's records).
+    pub fn connect(&mut self, src: IpAddr, dst: IpAddr, ts_ns: u64) -> Arc<HopChain> {
         let src_key = stable_hash(&[&ip_bytes(src)]);
         let dst_key = stable_hash(&[&ip_bytes(dst)]);
         let window = self.window_ns;
@@ -47,13 +48,13 @@ impl Chains {
             Some(r) if r.chain.hosts.len() < MAX_HOSTS => {
                 let mut hosts = r.chain.hosts.clone();
                 hosts.push(dst);
-                HopChain { id: r.chain.id, hosts }
+                Arc::new(HopChain { id: r.chain.id, hosts })
             }
             Some(r) => r.chain.clone(),
-            None => HopChain {
+            None => Arc::new(HopChain {
                 id: stable_hash(&[&ip_bytes(src), &ip_bytes(dst), &ts_ns.to_be_bytes()]),
                 hosts: vec![src, dst],
-            },
+            }),
         };
         let now_s = secs(ts_ns);
         let (slot, created) = self.reached.entry(dst_key, now_s, || Reached { at_ns: ts_ns, chain: chain.clone() });
@@ -64,13 +65,15 @@ impl Chains {
         chain
     }
 
+    /// Heap bytes held, approximately (a chain shared by several hosts is counted for each).
     pub fn memory_bytes(&self) -> usize {
-        self.reached.table_bytes()
-            + self
-                .reached
-                .iter()
-                .map(|(_, _, r)| r.chain.hosts.capacity() * std::mem::size_of::<IpAddr>())
-                .sum::<usize>()
+        // The shared chain: its two reference counts, the chain and its host list.
+        let chain_bytes = |c: &HopChain| {
+            2 * std::mem::size_of::<usize>()
+                + std::mem::size_of::<HopChain>()
+                + c.hosts.capacity() * std::mem::size_of::<IpAddr>()
+        };
+        self.reached.table_bytes() + self.reached.values().map(|r| chain_bytes(&r.chain)).sum::<usize>()
     }
 
     /// Entries held.

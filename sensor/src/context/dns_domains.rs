@@ -143,14 +143,21 @@ impl DomainState {
         }
     }
 
-    fn queries(&self, now_minute: u32, window: u32) -> f64 {
-        let in_range = self.buckets.iter().filter(|b| in_window(b.minute, now_minute, window));
-        in_range.map(|b| f64::from(b.queries)).sum()
-    }
-
-    fn info_bytes(&self, now_minute: u32) -> f64 {
-        let in_range = self.buckets.iter().filter(|b| in_window(b.minute, now_minute, LONG_WINDOW_MINUTES));
-        in_range.map(|b| f64::from(b.info_bytes)).sum()
+    /// (queries in the short window, queries in the long window, information bytes in the long window),
+    /// in one pass over the buckets. Each sum adds its buckets in ring order from -0.0, as `Iterator::sum`
+    /// does, so the values are those of three separate sums.
+    fn window_sums(&self, now_minute: u32) -> (f64, f64, f64) {
+        let (mut short, mut long, mut info) = (-0.0, -0.0, -0.0);
+        for b in &self.buckets {
+            if in_window(b.minute, now_minute, LONG_WINDOW_MINUTES) {
+                long += f64::from(b.queries);
+                info += f64::from(b.info_bytes);
+                if in_window(b.minute, now_minute, SHORT_WINDOW_MINUTES) {
+                    short += f64::from(b.queries);
+                }
+            }
+        }
+        (short, long, info)
     }
 
     fn subdomains(&self, now_minute: u32) -> f64 {
@@ -247,12 +254,8 @@ impl DnsDomains {
             return;
         };
         let now_minute = secs(now_ns) / BUCKET_SECS;
-        let values = [
-            state.queries(now_minute, SHORT_WINDOW_MINUTES),
-            state.queries(now_minute, LONG_WINDOW_MINUTES),
-            state.subdomains(now_minute),
-            state.info_bytes(now_minute),
-        ];
+        let (short, long, info) = state.window_sums(now_minute);
+        let values = [short, long, state.subdomains(now_minute), info];
         for (slot, value) in out.iter_mut().zip(values) {
             *slot = value;
         }

@@ -41,6 +41,7 @@ pub mod beacon;
 pub mod bounded;
 pub mod chains;
 pub mod dns_domains;
+pub mod prefetch;
 pub mod site;
 pub mod sources;
 pub mod state_file;
@@ -55,6 +56,8 @@ use dns_domains::{DnsDomains, DnsLimits};
 use site::Site;
 use sources::{PeerContact, PeerCounts, Sources};
 use time::UtcOffset;
+
+use std::sync::Arc;
 
 use crate::decode::PacketMeta;
 use crate::features::port_class::PortClass;
@@ -177,7 +180,7 @@ struct StartFacts {
     pair_port_new: f64,
     proc_port_new: f64,
     proc_dst_new: f64,
-    chain: Option<Box<HopChain>>,
+    chain: Option<Arc<HopChain>>,
 }
 
 /// A flow between its start and its final record.
@@ -323,27 +326,30 @@ impl Context {
 
     /// A flow starts: novelty, fan-out, chains and beaconing are decided here, at its first packet.
     pub fn started(&mut self, start: &FlowStart) {
+        if self.enabled {
+            self.started_with(start, &self.start_keys(start));
+        }
+    }
+
+    /// [`Context::started`] with the start's keys computed already ([`Context::start_keys`]).
+    pub fn started_with(&mut self, start: &FlowStart, keys: &Keys) {
         if !self.enabled {
             return;
         }
         let now_s = secs(self.advance(start.ts_ns));
         let learned = self.learned();
-        let (src, dst) = (start.src_ip(), start.dst_ip());
-        let dir = self.cfg.site.direction(src, dst);
-        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
-        let (src_h, dst_h) = (stable_hash(&[&src_b]), stable_hash(&[&dst_b]));
+        let Keys { dir, src_h, dst_h, pair, flow } = *keys;
         let class = start.responder_port().map(PortClass::of);
-        let pair = stable_hash(&[&src_b, &dst_b]);
         let (pair_new, pair_port_new) =
             self.baseline.pair_seen(pair, Baseline::class_bit(class.map(|c| c as u8)), now_s);
         let dst_internal = matches!(dir, NetDirection::Internal | NetDirection::Inbound);
         let admin = class == Some(PortClass::Admin) && dst_internal;
         let contact = PeerContact { dst: dst_h, admin, new_internal: learned && pair_new && dst_internal };
         let max_peers = self.sources.max_peers;
-        self.sources.windows.entry(src_h, now_s, Default::default).0.contact(contact, now_s, max_peers);
+        self.sources.windows.entry_fresh(src_h, now_s).0.contact(contact, now_s, max_peers);
 
-        let chain =
-            (admin && dir == NetDirection::Internal).then(|| Box::new(self.chains.connect(src, dst, start.ts_ns)));
+        let chain = (admin && dir == NetDirection::Internal)
+            .then(|| self.chains.connect(start.src_ip(), start.dst_ip(), start.ts_ns));
         match dir {
             NetDirection::Outbound => {
                 self.beacons.start(pair, start.ts_ns);
@@ -354,7 +360,7 @@ impl Context {
             }
             NetDirection::Internal | NetDirection::External => {}
         }
-        self.open.entry(start.flow_id(), now_s, || OpenFlow {
+        self.open.entry(flow, now_s, || OpenFlow {
             facts: StartFacts {
                 pair_new: novelty(learned, pair_new),
                 pair_port_new: novelty(learned, pair_port_new),
@@ -390,27 +396,28 @@ impl Context {
     /// the record's context features (the context ranges of [`schema::layout`]) and attach direction
     /// and chain.
     pub fn enrich(&mut self, record: &mut FlowRecord) {
+        let keys = if self.enabled { Some(self.record_keys(record)) } else { None };
+        self.enrich_with(record, keys.as_ref());
+    }
+
+    /// [`Context::enrich`] with the record's keys computed already ([`Context::record_keys`]; `None`
+    /// only when the stage is disabled).
+    pub fn enrich_with(&mut self, record: &mut FlowRecord, keys: Option<&Keys>) {
         let layout = schema::layout();
         // Records from the flow table already have this width, their context ranges NaN.
         record.features.resize(schema::current().len(), f64::NAN);
-        if !self.enabled {
+        let Some(&Keys { dir, src_h, dst_h, pair, flow }) = keys.filter(|_| self.enabled) else {
             return;
-        }
+        };
         let now_ns = self.advance(record.end_ns);
         let now_s = secs(now_ns);
-        let (src, dst) = (record.src_ip(), record.dst_ip());
-        let dir = self.cfg.site.direction(src, dst);
-        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
-        let (src_h, dst_h) = (stable_hash(&[&src_b]), stable_hash(&[&dst_b]));
         let is_final = record.kind == RecordKind::Final;
 
         // The flow's internal host (source first), and the bytes it sent and received in this flow.
-        let host = if self.cfg.site.is_internal(src) {
-            Some((src_h, (record.fwd_wire_bytes, record.bwd_wire_bytes)))
-        } else if self.cfg.site.is_internal(dst) {
-            Some((dst_h, (record.bwd_wire_bytes, record.fwd_wire_bytes)))
-        } else {
-            None
+        let host = match internal_host(dir) {
+            Some(HostEnd::Source) => Some((src_h, (record.fwd_wire_bytes, record.bwd_wire_bytes))),
+            Some(HostEnd::Destination) => Some((dst_h, (record.bwd_wire_bytes, record.fwd_wire_bytes))),
+            None => None,
         };
         let exchanged = host.map_or((0, 0), |(_, bytes)| bytes);
 
@@ -418,9 +425,9 @@ impl Context {
         // lookup: read the old count, store the new one).
         let failures_so_far = auth_failures_of(record);
         let found = if is_final {
-            self.open.remove(record.flow_id).map(|o| (o.facts, o.counted, o.auth_failures))
+            self.open.remove(flow).map(|o| (o.facts, o.counted, o.auth_failures))
         } else {
-            self.open.get_mut(record.flow_id, now_s).map(|o| {
+            self.open.get_mut(flow, now_s).map(|o| {
                 let counted = std::mem::replace(&mut o.counted, exchanged);
                 (o.facts.clone(), counted, std::mem::replace(&mut o.auth_failures, failures_so_far))
             })
@@ -436,14 +443,14 @@ impl Context {
 
         if let (Some((host_h, (sent, received))), NetDirection::Outbound | NetDirection::Inbound) = (host, dir) {
             let (ds, dr) = (sent.saturating_sub(counted.0), received.saturating_sub(counted.1));
-            self.sources.bytes.entry(host_h, now_s, Default::default).0.add(ds, dr, now_s);
+            self.sources.bytes.entry_fresh(host_h, now_s).0.add(ds, dr, now_s);
             let offset = self.cfg.utc_offset;
             self.baseline.hosts.entry(host_h, now_s, Default::default).0.add_sent(ds, now_s, offset);
         }
         // Only flows to port 53 can carry a counted DNS query (see dns_domains).
         let dns_flow = matches!(record.key.proto, 6 | 17) && record.dst_port() == 53;
         if is_final {
-            self.sources.windows.entry(src_h, now_s, Default::default).0.ended(failed(record), now_s);
+            self.sources.windows.entry_fresh(src_h, now_s).0.ended(failed(record), now_s);
         }
 
         let learned = self.learned();
@@ -511,7 +518,7 @@ impl Context {
 
         let n = beacon::NAMES.len();
         if dir == NetDirection::Outbound {
-            self.beacons.write(stable_hash(&[&src_b, &dst_b]), now_ns, &mut w.out[w.i..w.i + n]);
+            self.beacons.write(pair, now_ns, &mut w.out[w.i..w.i + n]);
         }
         w.i += n;
 
@@ -558,6 +565,59 @@ impl Context {
             covered_s: self.baseline.covered_ns as f64 / 1e9,
             learned: self.learned(),
         }
+    }
+}
+
+/// What the state a flow start or record touches is keyed by: computed once per input, so that a
+/// lookup made ahead of time ([`prefetch`]) and the input's own use the same keys without hashing
+/// twice.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys {
+    dir: NetDirection,
+    /// Stable hashes of the source and destination addresses, and of the pair.
+    src_h: u64,
+    dst_h: u64,
+    pair: u64,
+    /// The flow's id.
+    flow: u64,
+}
+
+impl Context {
+    /// The keys of a flow start (see [`Keys`]).
+    pub fn start_keys(&self, start: &FlowStart) -> Keys {
+        self.keys(start.src_ip(), start.dst_ip(), start.flow_id())
+    }
+
+    /// The keys of a record (see [`Keys`]).
+    pub fn record_keys(&self, record: &FlowRecord) -> Keys {
+        self.keys(record.src_ip(), record.dst_ip(), record.flow_id)
+    }
+
+    fn keys(&self, src: std::net::IpAddr, dst: std::net::IpAddr, flow: u64) -> Keys {
+        let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
+        Keys {
+            dir: self.cfg.site.direction(src, dst),
+            src_h: stable_hash(&[&src_b]),
+            dst_h: stable_hash(&[&dst_b]),
+            pair: stable_hash(&[&src_b, &dst_b]),
+            flow,
+        }
+    }
+}
+
+/// Which end of a flow is its internal host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostEnd {
+    Source,
+    Destination,
+}
+
+/// The flow's internal host: the source if it is internal, else the destination if that is.
+fn internal_host(dir: NetDirection) -> Option<HostEnd> {
+    match dir {
+        NetDirection::Outbound | NetDirection::Internal => Some(HostEnd::Source),
+        NetDirection::Inbound => Some(HostEnd::Destination),
+        NetDirection::External => None,
     }
 }
 

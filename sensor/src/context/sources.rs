@@ -7,7 +7,8 @@
 //! sixty one-minute buckets (internal hosts with external traffic only). Sources are bounded by
 //! [`BoundedMap`]; the stalest are forgotten first.
 
-use super::bounded::BoundedMap;
+use super::bounded::{BoundedMap, Recycle};
+use crate::flow::index::prefetch;
 
 pub const FIVE_MIN_S: u32 = 300;
 pub const HOUR_S: u32 = 3600;
@@ -58,6 +59,13 @@ pub struct PeerContact {
     pub new_internal: bool,
 }
 
+impl Recycle for SourceWindow {
+    fn recycle(&mut self) {
+        self.peers.clear();
+        self.outcomes = Default::default();
+    }
+}
+
 impl SourceWindow {
     pub fn contact(&mut self, c: PeerContact, now_s: u32, max_peers: usize) {
         let dst = c.dst as u32;
@@ -85,6 +93,11 @@ impl SourceWindow {
         if c.new_internal && p.new_at == 0 {
             p.new_at = now_s.max(1);
         }
+    }
+
+    /// Starts loading the first of its peers (the start of the list every contact and count reads).
+    pub fn prefetch_peers(&self) {
+        prefetch(self.peers.as_ptr());
     }
 
     /// A flow of this source ended; `failed` when it was refused, reset or unanswered.
@@ -134,22 +147,39 @@ struct ByteBucket {
     received: u64,
 }
 
-/// Bytes an internal host exchanged with external peers, per minute over the last hour.
+/// Bytes an internal host exchanged with external peers, per minute over the last hour: a ring of
+/// minute buckets (a bucket is reset when a newer minute reuses it), of which only the buckets ever
+/// written are read. A bucket never written counts nothing, so reading only the written ones (a
+/// host's few active minutes, not all sixty) gives the same sums, and emptying the ring for reuse is
+/// clearing the mask.
 #[derive(Debug, Clone)]
 pub struct HostBytes {
+    /// Bit `i` set: bucket `i` has been written since the ring was created or emptied.
+    written: u64,
     buckets: Box<[ByteBucket; BYTE_BUCKETS]>,
 }
 
 impl Default for HostBytes {
     fn default() -> Self {
-        HostBytes { buckets: Box::new([ByteBucket::default(); BYTE_BUCKETS]) }
+        HostBytes { written: 0, buckets: Box::new([ByteBucket::default(); BYTE_BUCKETS]) }
+    }
+}
+
+impl Recycle for HostBytes {
+    fn recycle(&mut self) {
+        self.written = 0;
     }
 }
 
 impl HostBytes {
     pub fn add(&mut self, sent: u64, received: u64, now_s: u32) {
         let minute = now_s / 60;
-        let b = &mut self.buckets[minute as usize % BYTE_BUCKETS];
+        let i = minute as usize % BYTE_BUCKETS;
+        let b = &mut self.buckets[i];
+        if self.written & 1 << i == 0 {
+            self.written |= 1 << i;
+            *b = ByteBucket::default();
+        }
         if b.minute != minute {
             *b = ByteBucket { minute, sent: 0, received: 0 };
         }
@@ -157,16 +187,27 @@ impl HostBytes {
         b.received += received;
     }
 
-    /// (sent in the last 10 minutes, sent and received in the last hour), in one pass.
+    /// Starts loading the bucket of the minute of `now_s`.
+    pub fn prefetch_minute(&self, now_s: u32) {
+        prefetch(&self.buckets[(now_s / 60) as usize % BYTE_BUCKETS]);
+    }
+
+    /// (sent in the last 10 minutes, sent and received in the last hour), in one pass over the written
+    /// buckets.
     pub fn windows_10m_1h(&self, now_s: u32) -> (u64, u64, u64) {
         let now_min = now_s / 60;
         let mut out = (0, 0, 0);
-        for b in self.buckets.iter().filter(|b| b.minute <= now_min && b.minute + 60 > now_min) {
-            if b.minute + 10 > now_min {
-                out.0 += b.sent;
+        let mut written = self.written;
+        while written != 0 {
+            let b = &self.buckets[written.trailing_zeros() as usize];
+            written &= written - 1;
+            if b.minute <= now_min && b.minute + 60 > now_min {
+                if b.minute + 10 > now_min {
+                    out.0 += b.sent;
+                }
+                out.1 += b.sent;
+                out.2 += b.received;
             }
-            out.1 += b.sent;
-            out.2 += b.received;
         }
         out
     }
@@ -185,17 +226,17 @@ pub struct Sources {
 impl Sources {
     pub fn new(max_sources: usize, max_peers: usize) -> Sources {
         Sources {
-            windows: BoundedMap::new(max_sources),
-            bytes: BoundedMap::new(max_sources),
+            windows: BoundedMap::recycling(max_sources),
+            bytes: BoundedMap::recycling(max_sources),
             max_peers: max_peers.max(1),
         }
     }
 
     pub fn memory_bytes(&self) -> usize {
         self.windows.table_bytes()
-            + self.windows.iter().map(|(_, _, w)| w.heap_bytes()).sum::<usize>()
+            + self.windows.values().map(SourceWindow::heap_bytes).sum::<usize>()
             + self.bytes.table_bytes()
-            + self.bytes.len() * HostBytes::HEAP_BYTES
+            + self.bytes.values().count() * HostBytes::HEAP_BYTES
     }
 }
 
@@ -254,5 +295,43 @@ mod tests {
         assert_eq!(h.windows_10m_1h(60 * 105), (1500, 1500, 15));
         assert_eq!(h.windows_10m_1h(60 * 114), (500, 1500, 15));
         assert_eq!(h.windows_10m_1h(60 * 115), (0, 1500, 15));
+    }
+
+    #[test]
+    fn a_reused_window_reads_as_a_fresh_one() {
+        let mut used = SourceWindow::default();
+        for d in 0..40 {
+            used.contact(contact(d, d % 2 == 0), 1000 + d as u32, 256);
+            used.ended(d % 3 == 0, 1000 + d as u32);
+        }
+        used.recycle();
+        let mut fresh = SourceWindow::default();
+        for w in [&mut used, &mut fresh] {
+            w.contact(contact(3, true), 1010, 256);
+            w.ended(true, 1010);
+        }
+        assert_eq!(used.counts(1010), fresh.counts(1010));
+        assert_eq!(used.outcomes_5m(1010), fresh.outcomes_5m(1010));
+        assert_eq!(used.counts(1010).any_5m, 1);
+        assert_eq!(used.outcomes_5m(1010), (1, 1));
+    }
+
+    #[test]
+    fn a_reused_byte_ring_reads_as_a_fresh_one() {
+        let mut used = HostBytes::default();
+        for m in 0..120u32 {
+            used.add(u64::from(m) * 100, 7, 60 * (1000 + m));
+        }
+        used.recycle();
+        let mut fresh = HostBytes::default();
+        // Minutes whose buckets the old ring wrote, at the same minute numbers: nothing may carry over.
+        for h in [&mut used, &mut fresh] {
+            h.add(5, 1, 60 * 1119);
+            h.add(6, 2, 60 * 1125);
+        }
+        for now in [1119u32, 1125, 1130, 1180, 1200] {
+            assert_eq!(used.windows_10m_1h(60 * now), fresh.windows_10m_1h(60 * now), "minute {now}");
+        }
+        assert_eq!(used.windows_10m_1h(60 * 1125), (11, 11, 3));
     }
 }

@@ -102,8 +102,8 @@ fn put_host(b: &mut Vec<u8>, h: &HostVolume) {
     put_running(b, &h.bins);
     b.extend_from_slice(&h.hour.to_le_bytes());
     b.extend_from_slice(&h.hour_bytes.to_le_bytes());
-    for r in &h.by_hour {
-        put_running(b, r);
+    for hour in 0..24 {
+        put_running(b, &h.by_hour(hour));
     }
 }
 
@@ -234,13 +234,17 @@ impl Reader<'_> {
         Some(Running { n: self.u32()?, mean: self.f64()?, m2: self.f64()? })
     }
     fn host(&mut self) -> Option<HostVolume> {
-        let mut h =
-            HostVolume { bin: self.u32()?, bin_bytes: self.u64()?, bins: self.running()?, ..Default::default() };
+        let mut h = HostVolume::default();
+        h.bin = self.u32()?;
+        h.bin_bytes = self.u64()?;
+        h.bins = self.running()?;
         h.hour = self.u32()?;
         h.hour_bytes = self.u64()?;
-        for r in &mut h.by_hour {
+        let mut hours = [Running::default(); 24];
+        for r in &mut hours {
             *r = self.running()?;
         }
+        h.set_by_hour(hours);
         Some(h)
     }
 }

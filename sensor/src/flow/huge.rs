@@ -80,6 +80,24 @@ impl<T: Copy> HugeVec<T> {
     }
 }
 
+/// Advises transparent huge pages for the whole 2 MiB pages inside the `bytes` bytes at `start` (Linux;
+/// elsewhere, and for ranges holding no whole huge page, nothing). For arrays whose elements are not
+/// `Copy` and so cannot live in a [`HugeVec`]: call it on a fresh allocation before writing to it, as
+/// pages already touched stay small.
+pub fn advise_huge_pages<T>(start: *const T, bytes: usize) {
+    let begin = (start as usize).next_multiple_of(HUGE_PAGE);
+    let end = (start as usize).saturating_add(bytes) / HUGE_PAGE * HUGE_PAGE;
+    #[cfg(target_os = "linux")]
+    if end > begin {
+        // SAFETY: the range lies inside an allocation the caller owns; MADV_HUGEPAGE is advice about
+        // its backing pages and changes neither its contents nor its validity. A refusal only costs
+        // speed.
+        unsafe { libc::madvise(begin as *mut libc::c_void, end - begin, libc::MADV_HUGEPAGE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (begin, end);
+}
+
 impl<T: Copy> Deref for HugeVec<T> {
     type Target = [T];
 

@@ -1,6 +1,7 @@
 //! Flow records: what the flow table emits, one per checkpoint or flow end.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::community_id::community_id_v1;
 use super::key::FlowKey;
@@ -128,7 +129,7 @@ pub struct RecordContext {
     /// Direction by the configured site networks; None without the context stage.
     pub direction: Option<NetDirection>,
     /// The hop chain this flow extends (admin-port flows between internal hosts only).
-    pub chain: Option<Box<HopChain>>,
+    pub chain: Option<Arc<HopChain>>,
 }
 
 impl FlowRecord {

@@ -29,6 +29,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use super::FlowSink;
 use crate::context::Context;
+use crate::context::prefetch::apply_ahead;
 use crate::decode::PacketMeta;
 use crate::flow::{FlowRecord, FlowStart};
 
@@ -44,8 +45,10 @@ pub(super) struct FeedLimits {
 }
 
 impl FeedLimits {
-    /// About 100 KiB of messages a batch (plus the records' feature vectors), 16 batches out.
-    pub const DEFAULT: FeedLimits = FeedLimits { messages: 512, payload_bytes: 256 << 10, in_flight: 16 };
+    /// 1,024 messages a batch (about 160 KiB, plus the records' feature vectors), 8 batches out: as many
+    /// messages in flight as 512 × 16, with half the batches to hand over (each one a possible wake-up of
+    /// the other thread).
+    pub const DEFAULT: FeedLimits = FeedLimits { messages: 1024, payload_bytes: 256 << 10, in_flight: 8 };
 }
 
 /// One input of the context stage, in flow-table order.
@@ -99,21 +102,55 @@ pub(super) fn run<E: FnMut(FlowRecord), T>(
     })
 }
 
-/// The context thread: applies each batch in order, sends it back.
+/// The context thread: applies each batch in order (prefetching ahead), sends it back.
 fn apply(context: &mut Context, work: &Receiver<Batch>, done: &Sender<Batch>) {
-    for mut batch in work {
+    while let Some(mut batch) = next_batch(work) {
         let Batch { messages, payloads } = &mut batch;
-        for message in messages.iter_mut() {
-            match message {
-                Message::Packet { meta, payload } => {
+        let payloads = &*payloads;
+        apply_ahead(
+            context,
+            messages,
+            |context, message| match message {
+                Message::Packet { .. } => None,
+                Message::Start(start) => Some(context.start_keys(start)),
+                Message::Record(record) => Some(context.record_keys(record)),
+            },
+            |context, message, keys, step| match message {
+                Message::Packet { .. } => {}
+                Message::Start(_) => context.prefetch_start(keys, step),
+                Message::Record(record) => context.prefetch_record(record, keys, step),
+            },
+            |context, message, keys| match (message, keys) {
+                (Message::Packet { meta, payload }, _) => {
                     context.packet(&PacketMeta { payload: &payloads[payload.clone()], ..*meta })
                 }
-                Message::Start(start) => context.started(start),
-                Message::Record(record) => context.enrich(record),
-            }
-        }
+                (Message::Start(start), Some(keys)) => context.started_with(start, keys),
+                (Message::Start(start), None) => context.started(start),
+                (Message::Record(record), Some(keys)) => context.enrich_with(record, Some(keys)),
+                (Message::Record(record), None) => context.enrich(record),
+            },
+        );
         if done.send(batch).is_err() {
             return;
+        }
+    }
+}
+
+/// How long the context thread polls for the next batch before it sleeps.
+const POLL: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The next batch; `None` once the capture side has hung up. Polls a while before sleeping: waking a
+/// sleeping thread costs the sender a system call (and, in a virtual machine, an interrupt to the other
+/// processor), once per batch when the stage keeps up. Polling yields the processor, so a scoring
+/// thread sharing it still runs.
+fn next_batch(work: &Receiver<Batch>) -> Option<Batch> {
+    let started = std::time::Instant::now();
+    loop {
+        match work.try_recv() {
+            Ok(batch) => return Some(batch),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < POLL => std::thread::yield_now(),
+            Err(std::sync::mpsc::TryRecvError::Empty) => return work.recv().ok(),
         }
     }
 }
