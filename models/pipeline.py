@@ -121,19 +121,27 @@ def run(args, work: Path) -> int:
     params = train.ClassifierParams() if args.scale == "full" else train.ClassifierParams(rounds=20)
     cfeat = train.classifier_features(names)
     cidx = [names.index(f) for f in cfeat]
-    Xfit, yfit, wfit = train.training_rows(Xtr[:, cidx], ytr, tr.attack.to_numpy(), cfeat, params.attack_weight)
+    learn = train.evidence_rows(tr)
+    log(f"classifier: {int((~learn).sum())} attack rows without evidence left out (ticket requests, "
+        f"a spray's first failures)")
+    Xfit, yfit, wfit = train.training_rows(Xtr[learn][:, cidx], ytr[learn], tr.attack.to_numpy()[learn], cfeat,
+                                           params.attack_weight)
     clf = train.classifier(Xfit, yfit, wfit, cfeat, params)
     importance = train.importance(clf, cfeat)
     conx = onnx_export.export_lgbm(clf, len(cfeat), CLASSIFIER)
     csess = onnx_export.session(conx)
     p_va = csess.run(["probabilities"], {"features": Xva[:, cidx]})[0]
-    # NaN handling survives export: onnxruntime agrees with LightGBM itself
+    # NaN handling survives export: onnxruntime agrees with LightGBM itself. Not on every row: LightGBM
+    # splits at float64 thresholds, the ONNX graph (and the sensor) at float32 ones, so a value that sits
+    # between a threshold and its float32 rounding takes the other branch. That is rare; more is a bug.
     p_lgb = clf.predict_proba(pd.DataFrame(Xva[:, cidx].astype(np.float64), columns=cfeat))
-    diff = float(np.abs(p_lgb - p_va).max())
-    if diff > 1e-4:
-        raise RuntimeError(f"onnxruntime and LightGBM disagree by {diff}")
+    row_diff = np.abs(p_lgb - p_va).max(axis=1)
+    off = int((row_diff > 1e-4).sum())
+    if off > max(1, int(1e-4 * len(row_diff))):
+        raise RuntimeError(f"onnxruntime and LightGBM disagree on {off} rows (by up to {row_diff.max()})")
     log(f"classifier: {params.rounds} rounds x 3 classes, <= {params.leaves} leaves; "
-        f"|LightGBM - onnxruntime| max {diff:.1e}")
+        f"|LightGBM - onnxruntime| > 1e-4 on {off} of {len(row_diff)} validation rows (float32 split "
+        f"thresholds), max {row_diff.max():.1e}")
     benign_rows = Xtr[ytr == 0]
     ae = train.autoencoder(benign_rows, names, epochs=40 if args.scale == "full" else 10, log=log)
     keep = [names.index(f) for f in ae.features]

@@ -47,7 +47,7 @@ const ID_COLUMNS: [&str; 15] = [
 // ---------------------------------------------------------------------------------------------------
 // Running the binary
 
-use common::sensor;
+use common::{sensor, sensor_bin};
 
 fn extract(pcap: &Path, out: &Path, extra: &[&OsStr]) -> Output {
     let mut args: Vec<&OsStr> = vec![OsStr::new("extract"), OsStr::new("--quiet"), OsStr::new("--pcap")];
@@ -140,6 +140,24 @@ fn sorted_keys(records: &[FlowRecord]) -> Vec<RowKey> {
 
 // ---------------------------------------------------------------------------------------------------
 // --schema
+
+#[test]
+fn printing_commands_stop_quietly_when_the_reader_goes_away() {
+    for args in [&["extract", "--schema"][..], &["config", "example"][..]] {
+        // The read end of stdout is closed before the sensor writes: every write meets a broken pipe.
+        let mut child = std::process::Command::new(sensor_bin())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
 
 #[test]
 fn schema_prints_id_hash_and_names() {

@@ -49,13 +49,14 @@ def evaluate(sensor: Sensor, directory: Path, models: list[Path], config: Path |
     """One row per flow of every capture: its class, the labels it was alerted with and its top scores."""
     rows = []
     for pcap in captures(directory):
-        events, _ = sensor.replay_all(pcap, models, config)
+        events, summary = sensor.replay_all(pcap, models, config)
+        truncated = "cover the readable part of the capture only" in summary
         flows: dict[str, dict] = {}
         alerted: dict[str, set[str]] = {}
         for e in events:
             fid = e["flow"]["id"]
             f = flows.setdefault(fid, {
-                "capture": pcap.name, "flow_id": fid,
+                "capture": pcap.name, "truncated": truncated, "flow_id": fid,
                 "src": f"{e['source']['ip']}:{e['source'].get('port', '')}",
                 "dst": f"{e['destination']['ip']}:{e['destination'].get('port', '')}",
                 "transport": e["network"]["transport"],
@@ -84,11 +85,13 @@ def summary(flows: pd.DataFrame) -> pd.DataFrame:
         chatter = g[g["class"] == "domain chatter"]
         other = g[g["class"].isin(["c2", "internet"])]
         out.append({
-            "capture": cap,
+            "capture": cap + (" (truncated: its readable part)" if g.truncated.any() else ""),
             "movement flows": len(mv),
             "movement with lateral_movement alert": int(has(mv.alerts, "lateral_movement").sum()),
             "domain chatter flows": len(chatter),
-            "chatter alerted": int((chatter.alerts != "").sum()),
+            "chatter alerted by the classifier": int((has(chatter.alerts, "lateral_movement")
+                                                      | has(chatter.alerts, "exfiltration")).sum()),
+            "chatter alerted by the anomaly model": int(has(chatter.alerts, "anomaly").sum()),
             "c2/internet flows": len(other),
             "c2/internet alerted": int((other.alerts != "").sum()),
         })

@@ -60,7 +60,7 @@ class Sensor:
         """The build's feature schema, or an older one it still serves (each is a prefix of the current
         one); the hash algorithm is checked against the hash the binary prints."""
         lines = [l.strip() for l in self._run("extract", "--schema", capture=True).splitlines() if l.strip()]
-        head = lines[0].split()  # "# schema flow-v2 sha256:<hex> (156 features)"
+        head = lines[0].split()  # "# schema flow-v3 sha256:<hex> (161 features)"
         if head[:2] != ["#", "schema"] or not head[3].startswith("sha256:"):
             raise RuntimeError(f"unexpected schema line from {self.binary}: {lines[0]}")
         current_id, current_hash = head[2], head[3].removeprefix("sha256:")
@@ -127,8 +127,5 @@ class Sensor:
     def sign(self, key: Path, files: list[Path]) -> None:
         self._run("model", "sign", "--key", str(key), *map(str, files))
 
-    def check(self, model: Path, config: Path | None = None) -> str:
-        args = ["model", "check", str(model)]
-        if config is not None:
-            args += ["--config", str(config)]
-        return self._run(*args, capture=True)
+    def check(self, model: Path) -> str:
+        return self._run("model", "check", str(model), capture=True)

@@ -7,7 +7,9 @@
   the many flows of a scan or a spray do not teach the model that movement always fans out. Each
   training row also appears a second time as the sensor would see it right after a start (the
   features that need a learned baseline or a long watch missing, see `STARTUP_MISSING`), so a model
-  meets a freshly started sensor, or a short capture, on ground it was trained on.
+  meets a freshly started sensor, or a short capture, on ground it was trained on. Two kinds of attack
+  rows are left out because nothing in them tells them from benign traffic (see `evidence_rows`): an
+  attack's ticket requests at a domain controller, and a spray's first failed logons.
 - Anomaly model: an autoencoder trained on benign rows only, whose ONNX graph imputes, transforms,
   reconstructs and outputs the mean squared reconstruction error (see `onnx_export.anomaly_graph`). It
   uses the features that vary in benign training data.
@@ -27,6 +29,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
+from . import data
 from .onnx_export import nan_median, slog1p
 
 SEED = 7
@@ -43,6 +46,18 @@ STARTUP_MISSING = (
 
 def classifier_features(names: list[str]) -> list[str]:
     return [n for n in names if n not in CLASSIFIER_EXCLUDED]
+
+
+# Failed logons from one source in 5 minutes below which a spray looks like a user's typo.
+SPRAY_MIN_FAILURES_5M = 3
+
+
+def evidence_rows(df: pd.DataFrame) -> np.ndarray:
+    """The rows the classifier learns from: all but ticket requests and a spray's records from before
+    its source had failed `SPRAY_MIN_FAILURES_5M` logons in 5 minutes (labelled lateral movement, they
+    taught the model that one mistyped password is an attack)."""
+    early_spray = (df.attack == "cred_spray") & ~(df.ctx_src_auth_failures_5m >= SPRAY_MIN_FAILURES_5M)
+    return ~data.ticket_requests(df) & ~early_spray.to_numpy()
 
 
 def training_rows(X: np.ndarray, y: np.ndarray, attack: np.ndarray, names: list[str],

@@ -1,4 +1,4 @@
 sensor-model-signature v1
 key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
-sha256 98dd427d24a2efd3dc1590d55c12a14207dff8aa3bc84d44ba6cbcadb5d86145
-signature 3qCz8/ju69o1xr/RFgTcN+ZzKj/EkELwI7cBzcIwiMq/CDyomtqpte8aj+t5r4QnKwbAe9X8QbeBQyAImub4BA==
+sha256 06a0afcf98fce3b5356d872c13d80a4f7db1012da75fbfc074d1b48dfa1cbc4a
+signature b+u4fYM5Y3xGuH5v3JowZtZSuSaIYecRLu3opxJSLJqZIAeT+yoJLIelm6HJV+iOEa5X/XG0tkKh5jIiRFRAAA==

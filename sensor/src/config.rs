@@ -71,7 +71,7 @@ max_sources = 100000
 # lateral_movement = 0.8
 
 [context]
-# Behavioural context features (schema flow-v2): novelty, fan-out, hop chains, volume against the
+# Behavioural context features (since schema flow-v2): novelty, fan-out, hop chains, volume against the
 # host's own history, DNS per registered domain, beaconing, time of day. false: those features are
 # missing (NaN) and no state is kept.
 enabled = true

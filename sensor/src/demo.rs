@@ -61,7 +61,8 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
     let mut detector = Detector::new(set, config.policy("defaults")?, Emit::Alerts, ObserverInfo::this_host("pcap"));
 
     let unmatched = RowLabel::unmatched();
-    let mut flow_labels: HashMap<u64, RowLabel> = HashMap::new();
+    // Truth and start time of every flow, by flow id.
+    let mut flow_labels: HashMap<u64, (RowLabel, u64)> = HashMap::new();
     let mut attacks: BTreeMap<String, AttackReport> = BTreeMap::new();
     let mut benign_flows = 0u64;
     let mut alerts: Vec<AlertEvent> = Vec::new();
@@ -89,7 +90,7 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
                     a.first_ns = a.first_ns.min(r.start_ns);
                 }
             }
-            flow_labels.entry(r.flow_id).or_insert_with(|| label.clone());
+            flow_labels.entry(r.flow_id).or_insert_with(|| (label.clone(), r.start_ns));
             detector.record(r, &mut sink);
         },
         None,
@@ -109,12 +110,17 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
         let mut verdict = "benign flow (false alert)".to_string();
         let mut attack_hit = false;
         for id in ids {
-            let Some(l) = u64::from_str_radix(&id, 16).ok().and_then(|id| flow_labels.get(&id)) else { continue };
+            let Some((l, start_ns)) = u64::from_str_radix(&id, 16).ok().and_then(|id| flow_labels.get(&id)) else {
+                continue;
+            };
             if let Some(report) = attacks.get_mut(&l.scenario) {
                 attack_hit = true;
                 verdict = format!("attack {} ({})", l.scenario, l.technique);
-                if report.caught.as_ref().is_none_or(|(t, _)| ts < *t) {
-                    report.caught = Some((ts, a.ml.label.clone()));
+                // An aggregated alert keeps its first time; a flow folded into it later was caught no
+                // earlier than its own start.
+                let at = ts.max(*start_ns);
+                if report.caught.as_ref().is_none_or(|(t, _)| at < *t) {
+                    report.caught = Some((at, a.ml.label.clone()));
                 }
             }
         }
@@ -201,8 +207,9 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
     );
     let _ = writeln!(
         out,
-        "\nThe models are the test models of models/test (small, trained on simulated traffic). Same path on a\n\
-         capture of your own: `sensor replay --pcap FILE`; training data: `sensor simulate` then `sensor extract --truth`."
+        "\nThe models are the shipped models of models/shipped (trained on simulated traffic by models/pipeline.py;\n\
+         the anomaly model runs in shadow). Same path on a capture of your own: `sensor replay --pcap FILE`;\n\
+         training data: `sensor simulate` then `sensor extract --truth`."
     );
     Ok(out)
 }

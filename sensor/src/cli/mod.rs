@@ -220,16 +220,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tmp.0.clone()
                 }
             };
-            print!("{}", crate::demo::run(&path, seed)?);
+            output::print_text(&crate::demo::run(&path, seed)?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Baseline { pcaps, state, config } => baseline::run(&pcaps, state, config),
         Command::Extract { schema: true, .. } => {
             let s = crate::features::schema::current();
-            println!("# schema {} sha256:{} ({} features)", s.id, s.hash, s.len());
+            let mut text = format!("# schema {} sha256:{} ({} features)\n", s.id, s.hash, s.len());
             for name in &s.names {
-                println!("{name}");
+                text.push_str(name);
+                text.push('\n');
             }
+            output::print_text(&text)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Extract { pcap, out, config, quiet, truth, .. } => {
@@ -258,7 +260,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Model { command: ModelCommand::Keygen { out } } => model::keygen(&out),
         Command::Model { command: ModelCommand::Sign { key, no_check, files } } => model::sign(&key, &files, !no_check),
         Command::Config { command: ConfigCommand::Example } => {
-            print!("{}", config::EXAMPLE);
+            output::print_text(config::EXAMPLE)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config { command: ConfigCommand::Check { file } } => {

@@ -1,5 +1,7 @@
-//! Output files of the commands: written under a temporary name and renamed when complete.
+//! Output of the commands: files written under a temporary name and renamed when complete, and text
+//! for a standard output that may be a pipe closed early (`sensor extract --schema | head`).
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -48,5 +50,15 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes `text` to standard output. A reader that stopped reading (a broken pipe) ends the output
+/// quietly, as it does for other command-line tools; any other write error is returned.
+pub(super) fn print_text(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::Error::new(e).context("writing to stdout")),
+        _ => Ok(()),
     }
 }

@@ -27,8 +27,9 @@
 //!   (registered only) | schtasks.exe with SchRpcRun and a SchRpcDelete association minutes later on
 //!   2–4 workstations; atexec with NTLM on 1–3 workstations.
 //! - `cred_spray` (T1110.003): NTLM SMB logons refused on 20–60 hosts within minutes (1–3 accounts
-//!   each) | Kerberos pre-authentication failures at a DC for 30–100 account names, one every 5–40 s
-//!   (a tenth of the names unknown to the KDC).
+//!   each); kerbrute-style pre-authenticated AS-REQs at a DC for 20–80 names, one every 0.2–3 s (one
+//!   exchange per name) | Windows-style Kerberos logons failing at a DC for 30–100 account names, one
+//!   every 5–40 s (two exchanges per name; a tenth of the names unknown to the KDC).
 
 use super::windows::{
     self, Account, AsOutcome, AuthKind, Document, PsexecPlan, Server, ServiceCleanup, TaskPlan, TaskStart, ToolPipes,
@@ -615,7 +616,7 @@ pub struct CredSpray {
     instance: String,
     from: Host,
     variant: u8,
-    /// SMB variant: the hosts; Kerberos variant: unused.
+    /// SMB variant: the hosts; Kerberos variants: unused.
     targets: Vec<Host>,
     /// Account names still to try.
     users: Vec<String>,
@@ -625,7 +626,7 @@ pub struct CredSpray {
 impl CredSpray {
     pub fn new(instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> CredSpray {
         let from = attacker(site, rng);
-        let variant = variants.pick(rng, 1, 1);
+        let variant = variants.pick(rng, 2, 1);
         let (targets, users) = if variant == 0 {
             let mut pool: Vec<Host> = other_workstations(site, &from);
             pool.extend(site.servers().filter(|h| h.os == Os::Windows).cloned());
@@ -633,7 +634,8 @@ impl CredSpray {
             let users = (0..rng.range(1, 4)).map(|_| user_name(rng.range(0, 4096))).collect();
             (hosts, users)
         } else {
-            let users = (0..rng.range(30, 101))
+            let names = if variant == 1 { rng.range(20, 81) } else { rng.range(30, 101) };
+            let users = (0..names)
                 .map(|_| {
                     if rng.chance(0.1) {
                         (*rng.pick(&UNKNOWN_NAMES)).to_string()
@@ -666,14 +668,22 @@ impl Actor for CredSpray {
             return None;
         }
         let user = self.users.pop()?;
-        let dc = site.domain_controllers[0].clone();
         let acct = account(site, &user, &self.from);
         let outcome =
             if UNKNOWN_NAMES.contains(&user.as_str()) { AsOutcome::UnknownUser } else { AsOutcome::WrongPassword };
-        for s in windows::kerberos_as(&acct, outcome, now, rng) {
+        let next = if self.variant == 1 {
+            let dc = rng.pick(&site.domain_controllers).clone();
+            let s = windows::kerberos_as_preauth(&acct, outcome, now, rng);
             b.session(&dc, 88, rng, |_| s);
-        }
-        (!self.users.is_empty()).then(|| now + rng.range(5 * SECOND, 40 * SECOND))
+            rng.range(200 * MS, 3 * SECOND)
+        } else {
+            let dc = site.domain_controllers[0].clone();
+            for s in windows::kerberos_as(&acct, outcome, now, rng) {
+                b.session(&dc, 88, rng, |_| s);
+            }
+            rng.range(5 * SECOND, 40 * SECOND)
+        };
+        (!self.users.is_empty()).then(|| now + next)
     }
 }
 
@@ -749,8 +759,9 @@ mod tests {
                     "wmi_exec" => assert!(all_ports.is_superset(&[88, 135].into()) && dynamic, "{all_ports:?}"),
                     "schtask_remote" => assert!(all_ports.is_superset(&[88, 135, 445].into()) && dynamic),
                     _ => {
-                        let expected = if variants == VariantSet::Train { 445 } else { 88 };
-                        assert_eq!(all_ports, [expected].into(), "{variants:?}");
+                        // Training sprays SMB logons or Kerberos at a DC; evaluation only Kerberos.
+                        let expected = if variants == VariantSet::Train { [88, 445].into() } else { [88].into() };
+                        assert_eq!(all_ports, expected, "{variants:?}");
                     }
                 }
             }
@@ -766,6 +777,35 @@ mod tests {
         assert!((20..=60).contains(&hosts.len()), "{} hosts", hosts.len());
         let last = sessions.iter().filter_map(|s| s.session.next_ts()).max().unwrap();
         assert!(last - (MONDAY + 10 * HOUR) < 20 * MINUTE);
+    }
+
+    #[test]
+    fn both_kerberos_sprays_fail_at_a_dc_once_or_twice_per_name() {
+        let site = Site::new(120, &mut Rng::new(2));
+        let dcs: BTreeSet<Ipv4Addr> = site.domain_controllers.iter().map(|h| h.ip).collect();
+        // Seeds whose training pick is the kerbrute variant (the other is the SMB spray).
+        let kerbrute = (0..50u64)
+            .map(|seed| CredSpray::new(0, &site, VariantSet::Train, &mut Rng::new(seed)))
+            .find(|a| a.variant == 1)
+            .expect("a seed picks the kerbrute variant");
+        let names = kerbrute.users.len();
+        let eval = CredSpray::new(0, &site, VariantSet::Eval, &mut Rng::new(5));
+        assert_eq!(eval.variant, 2);
+        let eval_names = eval.users.len();
+        let start = MONDAY + 10 * HOUR;
+        for (actor, names, per_name, max_minutes) in [(kerbrute, names, 1..=1, 5), (eval, eval_names, 1..=2, 70)] {
+            let sessions = run_actor(&site, VariantSet::Train, start, MONDAY + DAY, Box::new(actor));
+            assert!(
+                sessions.iter().all(|s| dcs.contains(&s.session.key().server) && s.session.key().server_port == 88)
+            );
+            assert!(
+                sessions.len() >= names * per_name.start() && sessions.len() <= names * per_name.end(),
+                "{} sessions for {names} names",
+                sessions.len()
+            );
+            let last = sessions.iter().filter_map(|s| s.session.next_ts()).max().unwrap();
+            assert!(last - start < max_minutes * MINUTE, "{} s", (last - start) / SECOND);
+        }
     }
 
     #[test]

@@ -261,32 +261,38 @@ pub enum AsOutcome {
 /// without pre-authentication → PREAUTH_REQUIRED (or C_PRINCIPAL_UNKNOWN), then AS-REQ with
 /// PA-ENC-TIMESTAMP → AS-REP or PREAUTH_FAILED. A spray is a series of these with wrong passwords.
 pub fn kerberos_as(account: &Account, outcome: AsOutcome, now_ns: u64, rng: &mut Rng) -> Vec<Script> {
-    let realm = &account.realm;
-    let user = &account.user;
-    let mut scripts = Vec::new();
-    for preauth in [false, true] {
-        let (mut q, mut r) = (Vec::new(), Vec::new());
-        kerberos::as_req(&mut q, rng, &AsReq { realm, user, client_netbios: &account.workstation, preauth });
-        let code = match (preauth, outcome) {
-            (false, AsOutcome::UnknownUser) => Some(ErrorCode::ClientUnknown),
-            (false, _) => Some(ErrorCode::PreauthRequired),
-            (true, AsOutcome::WrongPassword) => Some(ErrorCode::PreauthFailed),
-            (true, _) => None,
-        };
-        match code {
-            Some(code) => kerberos::krb_error(&mut r, rng, now_ns, &KrbError { code, realm, user }),
-            None => kerberos::as_rep(&mut r, rng, realm, user),
-        }
-        scripts.push(script_of(vec![
-            Step::Send { from: Side::Client, bytes: q },
-            Step::Send { from: Side::Server, bytes: r },
-            Step::Close(Side::Client),
-        ]));
-        if outcome == AsOutcome::UnknownUser {
-            break;
-        }
+    let mut scripts = vec![as_exchange(account, false, outcome, now_ns, rng)];
+    if outcome != AsOutcome::UnknownUser {
+        scripts.push(as_exchange(account, true, outcome, now_ns, rng));
     }
     scripts
+}
+
+/// One AS-REQ that carries PA-ENC-TIMESTAMP from the start, as spraying tools (kerbrute) send it:
+/// AS-REP, PREAUTH_FAILED or C_PRINCIPAL_UNKNOWN in one TCP connection.
+pub fn kerberos_as_preauth(account: &Account, outcome: AsOutcome, now_ns: u64, rng: &mut Rng) -> Script {
+    as_exchange(account, true, outcome, now_ns, rng)
+}
+
+fn as_exchange(account: &Account, preauth: bool, outcome: AsOutcome, now_ns: u64, rng: &mut Rng) -> Script {
+    let (realm, user) = (&account.realm, &account.user);
+    let (mut q, mut r) = (Vec::new(), Vec::new());
+    kerberos::as_req(&mut q, rng, &AsReq { realm, user, client_netbios: &account.workstation, preauth });
+    let code = match (preauth, outcome) {
+        (_, AsOutcome::UnknownUser) => Some(ErrorCode::ClientUnknown),
+        (false, _) => Some(ErrorCode::PreauthRequired),
+        (true, AsOutcome::WrongPassword) => Some(ErrorCode::PreauthFailed),
+        (true, AsOutcome::Ticket) => None,
+    };
+    match code {
+        Some(code) => kerberos::krb_error(&mut r, rng, now_ns, &KrbError { code, realm, user }),
+        None => kerberos::as_rep(&mut r, rng, realm, user),
+    }
+    script_of(vec![
+        Step::Send { from: Side::Client, bytes: q },
+        Step::Send { from: Side::Server, bytes: r },
+        Step::Close(Side::Client),
+    ])
 }
 
 /// A directory entry as the server returns it: DN and (attribute, values).
@@ -533,6 +539,18 @@ mod tests {
                 })
                 .collect();
             assert_eq!(found, codes, "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn a_preauthenticated_as_request_ends_in_one_exchange() {
+        let mut rng = Rng::new(3);
+        let cases =
+            [(AsOutcome::Ticket, None), (AsOutcome::WrongPassword, Some(24)), (AsOutcome::UnknownUser, Some(6))];
+        for (outcome, code) in cases {
+            let d = drain(kerberos_as_preauth(&account(), outcome, 1_700_000_000_000_000_000, &mut rng), 10);
+            assert!(d.ended && d.messages.len() == 2);
+            assert_eq!(error_code(&d.messages[1].head), code, "{outcome:?}");
         }
     }
 
