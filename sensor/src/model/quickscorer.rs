@@ -13,10 +13,9 @@
 //!
 //! It applies to ensembles whose every test is `x <= threshold` (LightGBM, XGBoost as exported through
 //! onnxmltools; others keep the walk) with at most 32 leaves a tree (LightGBM's default is 31) and no
-//! NaN threshold. A missing
-//! value (NaN) fails a node unless the node sends missing values to its true child; those nodes are
-//! kept in a second list per feature. The exit leaves are exactly those of the walk, so the scores,
-//! summed in tree order, are the same bits.
+//! NaN threshold. A missing value (NaN) fails a node unless the node sends missing values to its true
+//! child; those nodes are kept in a second list per feature. The exit leaves are exactly those of the
+//! walk, so the scores, summed in tree order, are the same bits.
 
 use super::trees::Step;
 
