@@ -91,7 +91,7 @@ state_file = ""
 # Bounds (the stalest entries are dropped first when one is full; drops are counted).
 # Source→destination pairs remembered (and as many pairs per port class; about 30 bytes each).
 max_pairs = 1000000
-# External destinations whose internal reach is counted.
+# External destinations, and internal services (destination and port class), whose internal clients are counted.
 max_destinations = 262144
 # Internal hosts with an outbound-volume history (about 100 bytes each, 700 once a host has sent
 # through a whole hour).
@@ -140,7 +140,8 @@ pub struct ContextSection {
     pub state_file: PathBuf,
     /// Source→destination pairs remembered.
     pub max_pairs: usize,
-    /// External destinations whose internal reach is counted.
+    /// External destinations, and internal services (destination and port class), whose internal
+    /// clients are counted.
     pub max_destinations: usize,
     /// Internal hosts with a volume history.
     pub max_hosts: usize,

@@ -3,8 +3,9 @@
 //!
 //! - **Pairs**: which source has talked to which destination, and on which port classes (novelty):
 //!   one entry per pair with a bit per port class, so one lookup answers both questions.
-//! - **Destination reach**: how many internal hosts talk to each external destination (rarity),
-//!   counted exactly up to [`REACH_CAP`] hosts.
+//! - **Destination reach**: how many internal hosts talk to each external destination (rarity), and
+//!   to each internal service (an internal destination on one port class: its role), counted exactly
+//!   up to [`REACH_CAP`] hosts.
 //! - **Host volume**: per internal host, the bytes it sends to external destinations, summarised over
 //!   closed 10-minute bins (all hours) and closed hours (per local hour of day), as running mean and
 //!   variance of `ln(1 + bytes)` (Welford). Bins without traffic count as zero.
@@ -17,7 +18,8 @@
 use super::bounded::BoundedMap;
 use super::time::UtcOffset;
 
-/// Internal hosts counted per external destination; more reads as "at least this many".
+/// Internal hosts counted per external destination or internal service; more reads as "at least this
+/// many".
 pub const REACH_CAP: usize = 32;
 /// Samples needed before a volume z-score is given: six 10-minute bins (an hour), three days of an hour.
 pub const MIN_BINS: u32 = 6;
@@ -175,7 +177,8 @@ pub struct Baseline {
     last_ns: u64,
     /// Pair → bit mask of the port classes used ([`Baseline::class_bit`]).
     pub pairs: BoundedMap<u16>,
-    /// External destination → internal sources (hashes truncated to 32 bits), at most [`REACH_CAP`].
+    /// External destination, or internal service (destination and port class, keyed apart by the
+    /// class byte) → internal sources (hashes truncated to 32 bits), at most [`REACH_CAP`].
     pub reach: BoundedMap<Vec<u32>>,
     pub hosts: BoundedMap<HostVolume>,
     pub proc_ports: BoundedMap<()>,

@@ -290,6 +290,32 @@ fn rare_external_destinations_are_counted_by_internal_reach() {
 }
 
 #[test]
+fn internal_services_are_counted_by_their_clients_per_port_class() {
+    let mut fresh = Context::new(ContextConfig::default());
+    let early = whole(&mut fresh, tcp("10.0.0.2", "10.0.0.1", 135, T0), S, (10, 10), (900, 900));
+    assert!(get(&early, "ctx_dst_port_class_clients").is_nan(), "still learning");
+
+    let mut ctx = learned_context();
+    // Twelve workstations use the domain controller's RPC endpoint mapper.
+    for h in 10..22 {
+        whole(&mut ctx, tcp(&format!("10.0.0.{h}"), "10.0.0.1", 135, T0 + h * S), S, (10, 10), (900, 900));
+    }
+    let logon = whole(&mut ctx, tcp("10.0.0.30", "10.0.0.1", 135, T0 + 40 * S), S, (10, 10), (900, 900));
+    assert_eq!(get(&logon, "ctx_dst_port_class_clients"), 13.0, "the DC's RPC: every client counted");
+    // The same destination on a web port is another service.
+    let web = whole(&mut ctx, tcp("10.0.0.30", "10.0.0.1", 80, T0 + 41 * S), S, (10, 10), (900, 900));
+    assert_eq!(get(&web, "ctx_dst_port_class_clients"), 1.0);
+    // RPC to a workstation: the movement's only client is the attacker.
+    let lateral = whole(&mut ctx, tcp("10.0.0.30", "10.0.0.12", 135, T0 + 42 * S), S, (10, 10), (900, 900));
+    assert_eq!(get(&lateral, "ctx_dst_port_class_clients"), 1.0);
+    let out = whole(&mut ctx, tcp("10.0.0.30", "93.184.216.34", 443, T0 + 43 * S), S, (10, 10), (900, 900));
+    assert!(get(&out, "ctx_dst_port_class_clients").is_nan(), "outbound flows have no internal service");
+    // Repeats do not count twice.
+    let again = whole(&mut ctx, tcp("10.0.0.30", "10.0.0.12", 135, T0 + 44 * S), S, (10, 10), (900, 900));
+    assert_eq!(get(&again, "ctx_dst_port_class_clients"), 1.0);
+}
+
+#[test]
 fn a_timer_beacon_is_regular() {
     let mut ctx = learned_context();
     let mut last = None;

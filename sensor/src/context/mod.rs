@@ -22,7 +22,10 @@
 //! - beaconing regularity ([`beacon`]);
 //! - local hour and weekend ([`time`]);
 //! - process novelty (agent mode only; missing elsewhere);
-//! - authentication failures per source, from schema `flow-v3` on ([`auth_failures`]).
+//! - authentication failures per source, from schema `flow-v3` on ([`auth_failures`]);
+//! - how many internal hosts use an internal flow's service (its destination on that port class): a
+//!   domain controller's RPC or a file server's SMB has many clients, a workstation's has none; from
+//!   `flow-v4` on ([`baseline`]).
 //!
 //! Missing is not zero: a feature without enough history (learning period not over, too few starts,
 //! too few bins) or without meaning for the flow (DNS features of a web flow) is NaN. So are the sums
@@ -98,9 +101,14 @@ pub fn names_v3() -> &'static [&'static str] {
     auth_failures::NAMES
 }
 
+/// The context features added in `flow-v4`, in schema order (after those of `flow-v3`).
+pub fn names_v4() -> &'static [&'static str] {
+    &["ctx_dst_port_class_clients"]
+}
+
 /// Every context feature, in schema order.
 pub fn names() -> Vec<&'static str> {
-    [&names_v2()[..], names_v3()].concat()
+    [&names_v2()[..], names_v3(), names_v4()].concat()
 }
 
 /// Caps on the context's state.
@@ -108,7 +116,8 @@ pub fn names() -> Vec<&'static str> {
 pub struct ContextLimits {
     /// Source→destination pairs remembered (each of: pairs, pairs per port class, process pairs).
     pub max_pairs: usize,
-    /// External destinations whose internal reach is counted.
+    /// External destinations, and internal services (destination, port class), whose internal
+    /// clients are counted.
     pub max_destinations: usize,
     /// Internal hosts with a volume history, and hosts remembered as reached by a hop chain.
     pub max_hosts: usize,
@@ -338,7 +347,7 @@ impl Context {
         }
         let now_s = secs(self.advance(start.ts_ns));
         let learned = self.learned();
-        let Keys { dir, src_h, dst_h, pair, flow } = *keys;
+        let Keys { dir, src_h, dst_h, pair, flow, service } = *keys;
         let class = start.responder_port().map(PortClass::of);
         let (pair_new, pair_port_new) =
             self.baseline.pair_seen(pair, Baseline::class_bit(class.map(|c| c as u8)), now_s);
@@ -358,7 +367,10 @@ impl Context {
             NetDirection::Inbound => {
                 self.baseline.reach(src_h, dst_h, now_s);
             }
-            NetDirection::Internal | NetDirection::External => {}
+            NetDirection::Internal => {
+                self.baseline.reach(service, src_h, now_s);
+            }
+            NetDirection::External => {}
         }
         self.open.entry(flow, now_s, || OpenFlow {
             facts: StartFacts {
@@ -406,7 +418,7 @@ impl Context {
         let layout = schema::layout();
         // Records from the flow table already have this width, their context ranges NaN.
         record.features.resize(schema::current().len(), f64::NAN);
-        let Some(&Keys { dir, src_h, dst_h, pair, flow }) = keys.filter(|_| self.enabled) else {
+        let Some(&Keys { dir, src_h, dst_h, pair, flow, service }) = keys.filter(|_| self.enabled) else {
             return;
         };
         let now_ns = self.advance(record.end_ns);
@@ -529,6 +541,10 @@ impl Context {
         w.put(o.map_or(f64::NAN, |o| o.proc_dst_new));
         debug_assert_eq!(w.i, layout.context_v2.len());
         self.auth.write(src_h, now_s, &mut record.features[layout.context_v3.clone()]);
+        record.features[layout.context_v4.start] = match dir {
+            NetDirection::Internal if learned => self.baseline.reach.get(service).map_or(0.0, |v| v.len() as f64),
+            _ => f64::NAN,
+        };
 
         record.context.direction = Some(dir);
         record.context.chain = start.and_then(|o| o.chain);
@@ -580,27 +596,40 @@ pub struct Keys {
     pair: u64,
     /// The flow's id.
     flow: u64,
+    /// An internal flow's service: its destination and the port class of its responder port (0 for
+    /// other flows).
+    service: u64,
 }
 
 impl Context {
     /// The keys of a flow start (see [`Keys`]).
     pub fn start_keys(&self, start: &FlowStart) -> Keys {
-        self.keys(start.src_ip(), start.dst_ip(), start.flow_id())
+        self.keys(start.src_ip(), start.dst_ip(), start.responder_port(), start.flow_id())
     }
 
     /// The keys of a record (see [`Keys`]).
     pub fn record_keys(&self, record: &FlowRecord) -> Keys {
-        self.keys(record.src_ip(), record.dst_ip(), record.flow_id)
+        let responder_port = matches!(record.key.proto, 6 | 17).then(|| record.dst_port());
+        self.keys(record.src_ip(), record.dst_ip(), responder_port, record.flow_id)
     }
 
-    fn keys(&self, src: std::net::IpAddr, dst: std::net::IpAddr, flow: u64) -> Keys {
+    fn keys(&self, src: std::net::IpAddr, dst: std::net::IpAddr, responder_port: Option<u16>, flow: u64) -> Keys {
         let (src_b, dst_b) = (ip_bytes(src), ip_bytes(dst));
+        let dir = self.cfg.site.direction(src, dst);
+        // Kept apart from the address hashes of external destinations (same map) by the class byte.
+        let service = if dir == NetDirection::Internal {
+            let class = responder_port.map_or(u8::MAX, |p| PortClass::of(p) as u8);
+            stable_hash(&[&dst_b, &[class]])
+        } else {
+            0
+        };
         Keys {
-            dir: self.cfg.site.direction(src, dst),
+            dir,
             src_h: stable_hash(&[&src_b]),
             dst_h: stable_hash(&[&dst_b]),
             pair: stable_hash(&[&src_b, &dst_b]),
             flow,
+            service,
         }
     }
 }

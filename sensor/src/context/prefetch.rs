@@ -79,7 +79,8 @@ impl Context {
                 self.baseline.reach.prefetch(keys.dst_h, step);
             }
             NetDirection::Inbound => self.baseline.reach.prefetch(keys.src_h, step),
-            NetDirection::Internal | NetDirection::External => {}
+            NetDirection::Internal => self.baseline.reach.prefetch(keys.service, step),
+            NetDirection::External => {}
         }
     }
 
@@ -107,13 +108,14 @@ impl Context {
                 self.beacons.prefetch(keys.pair, step);
             }
             NetDirection::Inbound => self.baseline.reach.prefetch(keys.src_h, step),
-            NetDirection::Internal | NetDirection::External => {}
+            NetDirection::Internal => self.baseline.reach.prefetch(keys.service, step),
+            NetDirection::External => {}
         }
         if step == Step::Entry {
             let layout = schema::layout();
             let features = record.features.as_ptr();
             // The context ranges and, between them, the authentication failures it reads.
-            for at in (layout.context_v2.start..layout.context_v3.end).step_by(8).chain([layout.context_v3.end - 1]) {
+            for at in (layout.context_v2.start..layout.context_v4.end).step_by(8).chain([layout.context_v4.end - 1]) {
                 prefetch(features.wrapping_add(at));
             }
         }

@@ -25,7 +25,9 @@ use super::baseline::{Baseline, BaselineLimits, HostVolume, REACH_CAP, Running};
 use super::bounded::BoundedMap;
 
 const MAGIC: &[u8; 10] = b"SENSORCTX\n";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the reach map also counts the clients of internal services (a version-1 file would read as
+/// "no internal service has clients" until relearned, so it is set aside).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -305,11 +307,11 @@ mod tests {
         std::fs::write(&path, &good[..good.len() / 2]).unwrap();
         assert!(matches!(load(&path, LIMITS), Err(StateError::Checksum(_))));
 
-        let mut v2 = good.clone();
-        v2[10] = 2;
-        std::fs::write(&path, &v2).unwrap();
+        let mut v1 = good.clone();
+        v1[10] = 1;
+        std::fs::write(&path, &v1).unwrap();
         let err = load(&path, LIMITS).unwrap_err();
-        assert!(err.to_string().contains("version 2; this build reads version 1"), "{err}");
+        assert!(err.to_string().contains("version 1; this build reads version 2"), "{err}");
 
         std::fs::write(&path, b"hello").unwrap();
         assert!(matches!(load(&path, LIMITS), Err(StateError::Magic(_))));

@@ -136,7 +136,7 @@ impl FlowFeatures {
         let at = out.len();
         let layout = schema::layout();
         debug_assert_eq!(at + dns::DnsFeatures::NAMES.len() + icmp::IcmpFeatures::NAMES.len(), layout.context_v2.start);
-        out.resize(layout.context_v3.end, f64::NAN);
+        out.resize(layout.context_v4.end, f64::NAN);
         let (dns_out, icmp_out) = out[at..layout.context_v2.start].split_at_mut(dns::DnsFeatures::NAMES.len());
         match &self.payload {
             Payload::Dns(dns) => dns.write(dns_out),

@@ -6,7 +6,8 @@
 //!
 //! Each schema extends the one before it, so every older schema is a prefix of the current one and
 //! its models keep loading: `flow-v1` (per-flow features), `flow-v2` (+ context), `flow-v3`
-//! (+ authentication per flow, + authentication failures per source). A record of the current
+//! (+ authentication per flow, + authentication failures per source), `flow-v4` (+ the clients of an
+//! internal destination's service). A record of the current
 //! schema therefore interleaves per-flow and context features; [`layout`] says which stage writes
 //! where.
 
@@ -78,6 +79,12 @@ static FLOW_V3: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new("flow-v3", names)
 });
 
+static FLOW_V4: LazyLock<Schema> = LazyLock::new(|| {
+    let mut names = FLOW_V3.names.clone();
+    names.extend(crate::context::names_v4().iter().map(|s| s.to_string()));
+    Schema::new("flow-v4", names)
+});
+
 /// Where the stages write in a record of [`current`]: the flow table writes every feature outside the
 /// context ranges (and NaN inside them), the context stage fills the context ranges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,13 +95,16 @@ pub struct Layout {
     pub flow_v3: Range<usize>,
     /// The context features added in `flow-v3` (authentication failures per source).
     pub context_v3: Range<usize>,
+    /// The context features added in `flow-v4` (clients of an internal service).
+    pub context_v4: Range<usize>,
 }
 
 static LAYOUT: LazyLock<Layout> = LazyLock::new(|| {
     let context_v2 = FLOW_V1.len()..FLOW_V2.len();
     let flow_v3 = FLOW_V2.len()..FLOW_V2.len() + auth::AuthFeatures::NAMES.len();
     let context_v3 = flow_v3.end..FLOW_V3.len();
-    Layout { context_v2, flow_v3, context_v3 }
+    let context_v4 = FLOW_V3.len()..FLOW_V4.len();
+    Layout { context_v2, flow_v3, context_v3, context_v4 }
 });
 
 /// Schema `flow-v1`: the per-flow features (what the flow table writes).
@@ -110,14 +120,20 @@ pub fn flow_v2() -> &'static Schema {
 
 /// Schema `flow-v3`: `flow-v2` followed by the authentication features of the flow
 /// ([`auth::AuthFeatures::NAMES`]) and the authentication failures of its source
-/// ([`crate::context::names_v3`]). The records of the pipeline carry this schema.
+/// ([`crate::context::names_v3`]).
 pub fn flow_v3() -> &'static Schema {
     &FLOW_V3
 }
 
+/// Schema `flow-v4`: `flow-v3` followed by [`crate::context::names_v4`]. The records of the pipeline
+/// carry this schema.
+pub fn flow_v4() -> &'static Schema {
+    &FLOW_V4
+}
+
 /// The schema of this build's records.
 pub fn current() -> &'static Schema {
-    flow_v3()
+    flow_v4()
 }
 
 /// Which stage writes which features of a [`current`] record.
@@ -127,8 +143,8 @@ pub fn layout() -> &'static Layout {
 
 /// Every schema a model may have been trained on and this build can still serve: each is a prefix of
 /// [`current`], so its features map by name.
-pub fn known() -> [&'static Schema; 3] {
-    [flow_v1(), flow_v2(), flow_v3()]
+pub fn known() -> [&'static Schema; 4] {
+    [flow_v1(), flow_v2(), flow_v3(), flow_v4()]
 }
 
 #[cfg(test)]
@@ -137,6 +153,8 @@ mod tests {
 
     /// The hash of `flow-v2` as released (before `flow-v3` existed).
     const V2_HASH: &str = "32a9c1e0c0b692047bfb03cb197a3d944fcdf56a9ca38cfa760ec75ff93f1df9";
+    /// The hash of `flow-v3` as released (before `flow-v4` existed).
+    const V3_HASH: &str = "9b964638440eda13c88885066d164b0f1b7f246bc32c872e8e82ab4eed51a931";
 
     #[test]
     fn names_are_unique_and_carry_no_identifiers() {
@@ -182,8 +200,20 @@ mod tests {
         assert!(v3.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v3");
         // Pinned: a v1 or v2 model records its schema's hash; adding v3 must not change them.
         assert_eq!(v2.hash, V2_HASH);
-        assert_eq!(current().id, "flow-v3");
-        assert_eq!(known().map(|s| s.id), ["flow-v1", "flow-v2", "flow-v3"]);
+    }
+
+    #[test]
+    fn v4_extends_v3_with_service_clients() {
+        let (v3, v4) = (flow_v3(), flow_v4());
+        assert_eq!(&v4.names[..v3.len()], &v3.names[..]);
+        assert_eq!(&v4.names[v3.len()..], ["ctx_dst_port_class_clients"]);
+        assert_eq!(v4.len(), 162);
+        let mut seen = std::collections::HashSet::new();
+        assert!(v4.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v4");
+        // Pinned: the shipped flow-v3 models record this hash; adding v4 must not change it.
+        assert_eq!(v3.hash, V3_HASH);
+        assert_eq!(current().id, "flow-v4");
+        assert_eq!(known().map(|s| s.id), ["flow-v1", "flow-v2", "flow-v3", "flow-v4"]);
     }
 
     #[test]
@@ -191,9 +221,12 @@ mod tests {
         let l = layout();
         assert_eq!(l.context_v2.start, flow_v1().len());
         assert_eq!((l.context_v2.end, l.flow_v3.start), (flow_v2().len(), flow_v2().len()));
-        assert_eq!((l.flow_v3.end, l.context_v3.start, l.context_v3.end), (158, 158, current().len()));
+        assert_eq!((l.flow_v3.end, l.context_v3.start, l.context_v3.end), (158, 158, flow_v3().len()));
+        assert_eq!((l.context_v4.start, l.context_v4.end), (flow_v3().len(), current().len()));
         let ctx = current().names.iter().enumerate().filter(|(_, n)| n.starts_with("ctx_")).map(|(i, _)| i);
-        assert!(ctx.eq(l.context_v2.clone().chain(l.context_v3.clone())), "the context ranges hold the ctx_ names");
+        let ranges = l.context_v2.clone().chain(l.context_v3.clone()).chain(l.context_v4.clone());
+        assert!(ctx.eq(ranges), "the context ranges hold the ctx_ names");
         assert!(current().names[l.context_v3.clone()].iter().eq(crate::context::names_v3()));
+        assert!(current().names[l.context_v4.clone()].iter().eq(crate::context::names_v4()));
     }
 }
