@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::alert::PolicyConfig;
-use crate::context::site::{DEFAULT_SITE_NETWORKS, Site};
+use crate::context::site::{DEFAULT_SITE_NETWORKS, Prefix, Site};
 use crate::context::state_file::{self, Loaded};
 use crate::context::time::UtcOffset;
 use crate::context::{Context, ContextConfig, ContextLimits};
@@ -69,6 +69,11 @@ max_sources = 100000
 # Per-label score thresholds overriding the model manifests' values, e.g.:
 # exfiltration = 0.9
 # lateral_movement = 0.8
+
+[alert.suppress_sources]
+# Per label, source networks whose hits of that label never alert (each counted as suppressed): hosts
+# whose job looks like the label, such as an authorised vulnerability scanner sweeping admin ports, e.g.:
+# lateral_movement = ["10.20.0.60/32"]
 
 [context]
 # Behavioural context features (since schema flow-v2): novelty, fan-out, hop chains, volume against the
@@ -219,6 +224,8 @@ pub struct AlertSection {
     pub max_sources: usize,
     /// Per-label threshold overrides.
     pub thresholds: BTreeMap<String, f32>,
+    /// Per label, source networks (ADDRESS/LENGTH) whose hits of that label never alert.
+    pub suppress_sources: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for AlertSection {
@@ -231,6 +238,7 @@ impl Default for AlertSection {
             max_open: p.max_open,
             max_sources: p.max_sources,
             thresholds: BTreeMap::new(),
+            suppress_sources: BTreeMap::new(),
         }
     }
 }
@@ -368,7 +376,16 @@ impl Config {
         if let Some((label, t)) = a.thresholds.iter().find(|(_, t)| !t.is_finite()) {
             return Err(bad(format!("thresholds.{label} = {t} is not a finite number")));
         }
+        let mut suppress_sources = BTreeMap::new();
+        for (label, nets) in &a.suppress_sources {
+            let nets = nets
+                .iter()
+                .map(|n| Prefix::parse(n).map_err(|e| bad(format!("suppress_sources.{label}: {e}"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            suppress_sources.insert(label.clone(), nets);
+        }
         Ok(PolicyConfig {
+            suppress_sources,
             aggregation_window_ns: window,
             rate_limit_per_minute: a.rate_limit_per_minute,
             max_alerts_per_minute: a.max_alerts_per_minute,
@@ -488,6 +505,15 @@ mod tests {
         assert_eq!(ctx.utc_offset, UtcOffset(7200));
         assert_eq!(ctx.learning_period_ns, 0);
         assert_eq!(ctx.limits.max_open_flows, cfg.flow.max_flows);
+    }
+
+    #[test]
+    fn suppressed_sources_are_checked() {
+        let bad = "[alert.suppress_sources]\nlateral_movement = [\"10.20.0.61/24\"]\n";
+        let err = Config::parse(bad, "x").and_then(|c| c.policy("x").map(|_| ())).unwrap_err().to_string();
+        assert!(err.contains("suppress_sources.lateral_movement") && err.contains("10.20.0.0/24"), "{err}");
+        let ok = Config::parse("[alert.suppress_sources]\nlateral_movement = [\"10.20.0.60/32\"]\n", "x").unwrap();
+        assert_eq!(ok.policy("x").unwrap().suppress_sources["lateral_movement"].len(), 1);
     }
 
     #[test]

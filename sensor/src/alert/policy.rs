@@ -7,6 +7,9 @@
 //!   leaves, carrying the count, the first and last times and the highest-scoring hit (whose record and
 //!   explanation the alert shows). An alert is therefore at most one window late; window 0 sends every
 //!   hit at once.
+//! - **Suppressed sources** per label: hits of that label from a configured source network never alert
+//!   and are counted (`suppressed`); for hosts whose job looks like the label, such as an authorised
+//!   vulnerability scanner sweeping admin ports (`lateral_movement`).
 //! - **Rate limits**: a token bucket per source address and one for the whole sensor, refilled by packet
 //!   time; a new aggregate needs a token from both. Hits refused for lack of one are counted per label
 //!   (`rate_limited`), never dropped silently. The sensor-wide bound also bounds the explanation work.
@@ -18,6 +21,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::context::site::Prefix;
 use crate::flow::FlowRecord;
 use crate::model::Model;
 
@@ -34,6 +38,8 @@ pub struct PolicyConfig {
     pub max_sources: usize,
     /// Threshold overrides by label.
     pub thresholds: BTreeMap<String, f32>,
+    /// Per label, the source networks whose hits of that label never alert.
+    pub suppress_sources: BTreeMap<String, Vec<Prefix>>,
 }
 
 impl Default for PolicyConfig {
@@ -45,6 +51,7 @@ impl Default for PolicyConfig {
             max_open: 10_000,
             max_sources: 100_000,
             thresholds: BTreeMap::new(),
+            suppress_sources: BTreeMap::new(),
         }
     }
 }
@@ -85,6 +92,8 @@ pub struct PolicyStats {
     /// Hits folded into an earlier alert of the same source, destination and label.
     pub aggregated: u64,
     pub rate_limited: BTreeMap<String, u64>,
+    /// Hits from a source suppressed for their label.
+    pub suppressed: BTreeMap<String, u64>,
     /// Aggregates sent before their window ended because `max_open` were open.
     pub early_sent: u64,
     /// Hits from sources beyond `max_sources`, not rate limited.
@@ -129,6 +138,13 @@ impl AlertPolicy {
     /// Takes a hit observed at packet time `now`; alerts whose window has passed go to `out`.
     pub fn offer(&mut self, hit: Hit, now: u64, out: &mut Vec<Ready>) {
         self.advance(now, out);
+        if let Some(nets) = self.cfg.suppress_sources.get(hit.label()) {
+            let src = hit.record.src_ip();
+            if nets.iter().any(|n| n.contains(src)) {
+                *self.stats.suppressed.entry(hit.label().to_string()).or_default() += 1;
+                return;
+            }
+        }
         let key: Key = (hit.record.src_ip(), hit.record.dst_ip(), hit.label().to_string());
         if let Some(agg) = self.open.get_mut(&key) {
             agg.count += 1;

@@ -309,7 +309,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Whatever the hits and settings: never more than `max_open` open, and every hit is accounted
-    /// for exactly once (in the count of one alert, or as rate-limited).
+    /// for exactly once (in the count of one alert, as rate-limited, or as suppressed: source 10.0.0.1
+    /// for `lateral_movement`).
     #[test]
     fn open_aggregates_are_bounded_and_hits_are_conserved(
         steps in proptest::collection::vec(step(), 1..80),
@@ -326,6 +327,10 @@ proptest! {
             max_open,
             max_sources,
             thresholds: BTreeMap::new(),
+            suppress_sources: BTreeMap::from([(
+                "lateral_movement".to_string(),
+                vec![crate::context::site::Prefix::parse("10.0.0.1/32").unwrap()],
+            )]),
         };
         let mut p = AlertPolicy::new(c);
         let mut out = Vec::new();
@@ -344,9 +349,12 @@ proptest! {
 
         let n = steps.len() as u64;
         let limited: u64 = p.stats.rate_limited.values().sum();
+        let suppressed: u64 = p.stats.suppressed.values().sum();
+        prop_assert!(p.stats.suppressed.keys().all(|l| l == "lateral_movement"));
         let counted: u64 = out.iter().map(|r| r.count).sum();
-        prop_assert_eq!(counted + limited, n, "every hit is in one alert's count or rate-limited");
-        prop_assert_eq!(p.stats.aggregated + out.len() as u64 + limited, n);
+        prop_assert_eq!(counted + limited + suppressed, n, "every hit is in one alert's count, rate-limited or suppressed");
+        prop_assert_eq!(p.stats.aggregated + out.len() as u64 + limited + suppressed, n);
+        prop_assert!(out.iter().all(|r| !(r.best.label() == "lateral_movement" && r.best.record.src_ip() == ip(1))));
         prop_assert_eq!(p.stats.alerts.values().sum::<u64>(), out.len() as u64);
         if window_s == 0 {
             prop_assert_eq!(p.stats.aggregated, 0);
@@ -357,7 +365,8 @@ proptest! {
         for (label, &hits) in &offered {
             let sent: u64 = out.iter().filter(|r| r.best.label() == label).map(|r| r.count).sum();
             let limited = p.stats.rate_limited.get(label).copied().unwrap_or(0);
-            prop_assert_eq!(sent + limited, hits, "label {}", label);
+            let suppressed = p.stats.suppressed.get(label).copied().unwrap_or(0);
+            prop_assert_eq!(sent + limited + suppressed, hits, "label {}", label);
         }
         for r in &out {
             prop_assert!(r.count >= r.flow_ids.len() as u64 && !r.flow_ids.is_empty());
@@ -371,4 +380,26 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn suppressed_sources_never_alert_for_their_label_and_are_counted() {
+    let scanner = crate::context::site::Prefix::parse("10.0.0.60/32").unwrap();
+    let mut p = AlertPolicy::new(PolicyConfig {
+        suppress_sources: BTreeMap::from([("lateral_movement".to_string(), vec![scanner])]),
+        ..cfg(0, 0)
+    });
+    let mut out = Vec::new();
+    p.offer(hit(1, 60, 2, S, LATERAL, 0.99), S, &mut out);
+    p.offer(hit(2, 60, 3, 2 * S, LATERAL, 0.99), 2 * S, &mut out);
+    assert!(out.is_empty(), "the scanner's sweep does not alert");
+    assert_eq!(p.stats.suppressed, BTreeMap::from([("lateral_movement".to_string(), 2)]));
+    // Other labels from the scanner, and the label from other sources, still alert.
+    p.offer(hit(3, 60, 2, 3 * S, EXFIL, 0.99), 3 * S, &mut out);
+    p.offer(hit(4, 61, 2, 4 * S, LATERAL, 0.99), 4 * S, &mut out);
+    assert_eq!(
+        out.iter().map(|r| (r.best.record.flow_id, r.best.label().to_string())).collect::<Vec<_>>(),
+        [(3, "exfiltration".to_string()), (4, "lateral_movement".to_string())]
+    );
+    assert_eq!(p.stats.suppressed["lateral_movement"], 2);
 }
