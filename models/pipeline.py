@@ -124,6 +124,11 @@ def run(args, work: Path) -> int:
     learn = train.evidence_rows(tr)
     log(f"classifier: {int((~learn).sum())} attack rows without evidence left out (ticket requests, "
         f"a spray's first failures)")
+    # The declared scanners' sweeps never alert lateral_movement (suppressed); teaching the trees that a
+    # sweep is benign would only blur the attacker's.
+    scanners = data.scanner_rows(tr)
+    learn &= ~scanners
+    log(f"classifier: {int(scanners.sum())} rows of declared scanners left out")
     Xfit, yfit, wfit = train.training_rows(Xtr[learn][:, cidx], ytr[learn], tr.attack.to_numpy()[learn], cfeat,
                                            params.attack_weight)
     clf = train.classifier(Xfit, yfit, wfit, cfeat, params)
@@ -157,6 +162,9 @@ def run(args, work: Path) -> int:
 
     # ------------------------------------------------------------------------------------ 3. calibrate
     va_scores = {lab: p_va[:, LABELS.index(lab)] for lab in ALERT_LABELS} | {evaluate.ANOMALY: s_va}
+    va_scores["lateral_movement"] = data.suppressed(va_scores["lateral_movement"], va)
+    log(f"declared scanners {', '.join(data.SITE_SCANNERS)}: lateral_movement suppressed on "
+        f"{va.loc[data.scanner_rows(va), 'flow_key'].nunique()} validation flows")
     va_flows = evaluate.flow_scores(va, va_scores)
     benign = va_flows.label == "benign"
     share = args.budget / len(va_scores)
@@ -203,8 +211,9 @@ def run(args, work: Path) -> int:
     # ------------------------------------------------------------------------------------ 5. evaluate
     p_ev = onnx_export.session(files[0]).run(["probabilities"], {"features": Xev[:, cidx]})[0]
     s_ev = onnx_export.session(files[1]).run(["anomaly_score"], {"features": Xev[:, keep]})[0]
-    ev_flows = evaluate.flow_scores(ev, {lab: p_ev[:, LABELS.index(lab)] for lab in ALERT_LABELS}
-                                    | {evaluate.ANOMALY: s_ev})
+    ev_scores = {lab: p_ev[:, LABELS.index(lab)] for lab in ALERT_LABELS} | {evaluate.ANOMALY: s_ev}
+    ev_scores["lateral_movement"] = data.suppressed(ev_scores["lateral_movement"], ev)
+    ev_flows = evaluate.flow_scores(ev, ev_scores)
     ev_report = evaluate.evaluate(ev_flows, thr)
     ev_classifier = evaluate.evaluate(ev_flows, {l: thr[l] for l in ALERT_LABELS})
     log(f"eval: {ev_report.false_alert_flows} benign flows alerted by any model "

@@ -167,7 +167,7 @@ fn schema_prints_id_hash_and_names() {
     let mut lines = text.lines();
     let first = lines.next().expect("a schema line");
     let hash = first
-        .strip_prefix("# schema flow-v3 sha256:")
+        .strip_prefix("# schema flow-v4 sha256:")
         .and_then(|rest| rest.get(..64))
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
     assert!(hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{hash}");
@@ -176,7 +176,7 @@ fn schema_prints_id_hash_and_names() {
     // The hash is SHA-256 over the schema id and the names, each followed by a newline.
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"flow-v3\n");
+    h.update(b"flow-v4\n");
     for name in &names {
         h.update(name.as_bytes());
         h.update(b"\n");

@@ -30,6 +30,23 @@ def ticket_requests(df: pd.DataFrame) -> np.ndarray:
     return ((df.label == "lateral_movement") & (df.dst_port == 88) & (df.attack != "cred_spray")).to_numpy()
 
 
+# The simulated site's authorised vulnerability scanner (VULNSCAN01, `sensor/src/simulate/site.rs`). Its
+# sweep of every workstation is lateral movement by every network feature; a site declares such hosts to
+# the sensor (`[alert.suppress_sources] lateral_movement = [...]`) and the pipeline does the same: their
+# lateral_movement scores neither set thresholds nor count as alerts.
+SITE_SCANNERS = ("10.20.0.60",)
+
+
+def scanner_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows whose source is one of the site's declared scanners (`SITE_SCANNERS`)."""
+    return df.src_ip.isin(SITE_SCANNERS).to_numpy()
+
+
+def suppressed(scores: np.ndarray, df: pd.DataFrame) -> np.ndarray:
+    """lateral_movement scores as the sensor's alert policy sees them with `SITE_SCANNERS` suppressed."""
+    return np.where(scanner_rows(df), 0.0, scores)
+
+
 def attack_mix(count: int) -> str:
     return ",".join(f"{a}={count}" for a in ATTACKS)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import otrf, train
+from . import data, otrf, train
 from .evaluate import Report
 from .report import md_table
 
@@ -15,7 +15,7 @@ TARGET_RECALL = 0.95
 TARGET_FA_PER_10K = 1.0
 
 
-def _targets(ev: Report) -> list[str]:
+def _targets(ev: Report, ev_classifier: Report) -> list[str]:
     lines = []
     for lab in ("exfiltration", "lateral_movement"):
         r = ev.per_label.loc[lab, "recall"]
@@ -24,10 +24,16 @@ def _targets(ev: Report) -> list[str]:
         if lab == "lateral_movement":
             lines.append(f"  - without the attacks' Kerberos ticket requests at a DC (domain chatter, not "
                          f"trained on): {ev.per_label.loc[lab, 'recall_without_tickets']:.3f}")
-    fa = ev.false_alerts_per_10k
-    lines.append(f"- false alerts, all models together: **{fa:.2f} per 10,000 benign flows** "
-                 f"({ev.false_alert_flows} of {ev.benign_flows}; target ≤ {TARGET_FA_PER_10K}: "
+    fa = ev_classifier.false_alerts_per_10k
+    lines.append(f"- false alerts of what alerts as shipped (the classifier; the anomaly model runs in shadow): "
+                 f"**{fa:.2f} per 10,000 benign flows** ({ev_classifier.false_alert_flows} of "
+                 f"{ev_classifier.benign_flows}; target ≤ {TARGET_FA_PER_10K}: "
                  f"{'met' if fa <= TARGET_FA_PER_10K else 'NOT met'})")
+    lines.append(f"- with the anomaly model alerting too: {ev.false_alerts_per_10k:.2f} per 10,000 "
+                 f"({ev.false_alert_flows} of {ev.benign_flows})")
+    lines.append(f"- the simulated site's authorised scanner ({', '.join(data.SITE_SCANNERS)}) is declared, as a "
+                 f"site declares its own (`[alert.suppress_sources]`): its lateral_movement scores neither "
+                 f"set thresholds nor count as alerts, and its rows are not trained on")
     return lines
 
 
@@ -84,8 +90,7 @@ def write_report(path: Path, facts: dict, va: Report, ev: Report, ev_classifier:
         "",
         "## Eval variants (attacks the models never saw)",
         "",
-        *_targets(ev),
-        f"- the classifier alone: {ev_classifier.false_alerts_per_10k:.2f} false alerts per 10,000 benign flows",
+        *_targets(ev, ev_classifier),
         "",
         "Per label (`recall_any_alert`: the label's flows that drew any alert, the anomaly model's included):",
         "",
@@ -172,8 +177,7 @@ its threshold.
 
 ## Metrics (eval variants, flows)
 
-{chr(10).join(_targets(ev))}
-- the classifier alone: {ev_classifier.false_alerts_per_10k:.2f} false alerts per 10,000 benign flows
+{chr(10).join(_targets(ev, ev_classifier))}
 
 {md_table(ev.per_label)}
 
@@ -193,6 +197,13 @@ Per technique:
 - Context features (novelty, reach) are missing until the baseline covers `learning_period_s`; the
   models were trained with both, but detection is weaker while the sensor is still learning.
 - Per-technique gaps are in the table above: a technique with low recall is a real miss, not noise.
+- An authorised scanner must be declared (`[alert.suppress_sources] lateral_movement = [...]`): its sweep
+  of every workstation on admin ports is lateral movement by every network feature, and the classifier
+  is not trained to call it benign, so an undeclared scanner raises lateral_movement alerts.
+- Internal services are told apart by their clients (`ctx_dst_port_class_clients`, schema `flow-v4`):
+  RPC or SMB to a DC or file server has many, to a workstation one. Until the baseline has learned
+  (`learning_period_s`) that feature is missing, and a server nobody used during learning looks like a
+  workstation.
 - The classifier does not learn from attack records that carry no evidence: an attack's Kerberos ticket
   requests at a DC, and a password spray's records before its source failed
   {train.SPRAY_MIN_FAILURES_5M} logons in 5 minutes. Those flows count as misses in the recall above.

@@ -54,7 +54,11 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
     let truth = TruthIndex::load(&truth_path)?;
     let _ = std::fs::remove_file(&truth_path);
 
-    let config = Config::default();
+    // The simulated site's authorised scanner is declared, as a site declares its own: its sweep of
+    // every workstation is lateral movement by every network feature.
+    let mut config = Config::default();
+    let scanner = format!("{}/32", crate::simulate::site::Site::SCANNER);
+    config.alert.suppress_sources.insert("lateral_movement".into(), vec![scanner.clone()]);
     let trust = TrustPolicy { trusted: config.trusted_keys("defaults")?, allow_unsigned: false };
     let set = load_set(&model_specs(&[], &[], &config), &trust)?;
     let models = describe(&set);
@@ -153,6 +157,11 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
         alerts.len(),
         if per_label.is_empty() { "none".into() } else { per_label.join(", ") },
         policy.aggregated
+    );
+    let _ = writeln!(
+        out,
+        "declared:   authorised scanner {scanner} ([alert.suppress_sources] lateral_movement): {} hits suppressed",
+        policy.suppressed.get("lateral_movement").copied().unwrap_or(0)
     );
 
     let _ = writeln!(out, "\nalerts (first {} of {}):", SHOWN_ALERTS.min(alerts.len()), alerts.len());

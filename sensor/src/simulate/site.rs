@@ -85,6 +85,9 @@ fn externals(
 }
 
 impl Site {
+    /// The authorised vulnerability scanner's address (VULNSCAN01), the same on every simulated site.
+    pub const SCANNER: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 60);
+
     /// A site with `workstations` workstations (at most 65,000) and its servers.
     pub fn new(workstations: u32, rng: &mut Rng) -> Site {
         let workstations = workstations.clamp(1, 65_000);
@@ -106,7 +109,7 @@ impl Site {
             backup: server(30, Os::Linux, "BACKUP01"),
             jump_hosts: vec![server(40, Os::Windows, "JUMP01"), server(41, Os::Linux, "JUMP02")],
             monitoring: server(50, Os::Windows, "MGMT01"),
-            scanner: server(60, Os::Linux, "VULNSCAN01"),
+            scanner: host(Site::SCANNER, Os::Linux, "VULNSCAN01".to_string()),
             app_servers: (0..app_servers).map(|i| server(100 + i, Os::Linux, &format!("APP{:02}", i + 1))).collect(),
             cdn: externals(rng, [198, 18, 1], 40, &|i| format!("edge{i}.cdn.example.net"), (5, 30)),
             saas: externals(rng, [198, 18, 16], 20, &|i| format!("app{i}.saas.example.com"), (15, 60)),
