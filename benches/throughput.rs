@@ -149,13 +149,9 @@ fn pipeline(path: &Path, flow: FlowTableConfig, context: bool) -> (f64, (u64, u6
     (secs, (summary.packets, records, summary.flow_stats.peak_flows))
 }
 
-/// The pipeline with the context stage on this thread (one thread in all), for the stage's CPU cost.
-fn pipeline_inline(path: &Path, flow: FlowTableConfig) -> (f64, u64) {
-    let started = Instant::now();
+/// Reads the capture through the flow pipeline on this thread, handing everything to `sink`.
+fn feed(path: &Path, flow: FlowTableConfig, sink: &mut impl FlowSink) {
     let mut reader = PcapFileReader::open(path).expect("open");
-    let mut context = Context::new(Config::default().context("defaults").expect("context"));
-    let mut records = 0u64;
-    let mut sink = WithContext { context: &mut context, emit: &mut |_| records += 1 };
     let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS).expect("config");
     loop {
         let mut batch = [EMPTY_RAW; MAX_BATCH];
@@ -163,9 +159,17 @@ fn pipeline_inline(path: &Path, flow: FlowTableConfig) -> (f64, u64) {
         if k == 0 {
             break;
         }
-        p.batch(&batch[..k], &mut sink);
+        p.batch(&batch[..k], sink);
     }
-    p.finish(&mut sink);
+    p.finish(sink);
+}
+
+/// The pipeline with the context stage on this thread (one thread in all), for the stage's CPU cost.
+fn pipeline_inline(path: &Path, flow: FlowTableConfig) -> (f64, u64) {
+    let started = Instant::now();
+    let mut context = Context::new(Config::default().context("defaults").expect("context"));
+    let mut records = 0u64;
+    feed(path, flow, &mut WithContext { context: &mut context, emit: &mut |_| records += 1 });
     (started.elapsed().as_secs_f64(), records)
 }
 
@@ -209,19 +213,9 @@ impl FlowSink for Recorder {
 /// records too) are recorded once, then each round feeds them to a fresh stage. Returns the best
 /// round's seconds and the record count.
 fn context_alone(path: &Path, rounds: usize) -> (f64, u64) {
-    let mut reader = PcapFileReader::open(path).expect("open");
     let flow = Config::default().flow_table("defaults").expect("flow");
-    let mut p = FlowPipeline::new(flow, DEFAULT_MAX_FRAGMENTS).expect("config");
     let mut inputs = Recorder(Vec::new());
-    loop {
-        let mut batch = [EMPTY_RAW; MAX_BATCH];
-        let k = reader.next_batch(&mut batch).expect("the synthetic capture reads cleanly");
-        if k == 0 {
-            break;
-        }
-        p.batch(&batch[..k], &mut inputs);
-    }
-    p.finish(&mut inputs);
+    feed(path, flow, &mut inputs);
     let mut inputs = inputs.0;
     let records = inputs.iter().filter(|i| matches!(i, StageInput::Record(_))).count() as u64;
     let (secs, _) = best_of(rounds, || {

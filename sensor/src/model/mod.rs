@@ -23,6 +23,21 @@ use signature::{PublicKey, SignatureError};
 /// the repository and therefore not secret. Production sites replace it in `[models] trusted_keys`.
 pub const DEV_PUBLIC_KEY: &str = "ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=";
 
+/// The rows of an explanation: `base`, then `base` with each `(column, value)` of `occlusions` applied
+/// (a column past the row's end leaves it unchanged).
+fn occluded_rows(base: &[f32], occlusions: &[(usize, f32)]) -> Vec<f32> {
+    let mut rows = Vec::with_capacity((occlusions.len() + 1) * base.len());
+    rows.extend_from_slice(base);
+    for &(column, value) in occlusions {
+        let start = rows.len();
+        rows.extend_from_slice(base);
+        if let Some(x) = rows.get_mut(start + column) {
+            *x = value;
+        }
+    }
+    rows
+}
+
 /// How strictly model files are checked.
 #[derive(Debug, Clone)]
 pub struct TrustPolicy {

@@ -251,26 +251,13 @@ impl QuickScorer {
     pub(super) fn scan(&self, row: &[f32], masks: &mut Vec<u32>) {
         masks.clear();
         masks.resize(self.trees(), u32::MAX);
-        // What `apply` does for each feature, written out: the hottest loop of scoring.
         for f in &self.features {
-            let x = row[f.feature as usize];
-            if x.is_nan() {
-                for cut in &self.nan_cuts[f.nan_start as usize..f.nan_end as usize] {
-                    masks[cut.tree as usize] &= cut.mask;
-                }
-                continue;
-            }
-            let (start, end) = (f.start as usize, f.end as usize);
-            for (&threshold, cut) in self.thresholds[start..end].iter().zip(&self.cuts[start..end]) {
-                if threshold >= x {
-                    break;
-                }
-                masks[cut.tree as usize] &= cut.mask;
-            }
+            self.apply(f, row[f.feature as usize], masks);
         }
     }
 
-    /// Clears in `masks` what feature `f` at value `x` rules out.
+    /// Clears in `masks` what feature `f` at value `x` rules out (inlined: the hottest loop of scoring).
+    #[inline(always)]
     fn apply(&self, f: &FeatureCuts, x: f32, masks: &mut [u32]) {
         if x.is_nan() {
             for cut in &self.nan_cuts[f.nan_start as usize..f.nan_end as usize] {

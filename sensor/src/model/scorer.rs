@@ -175,16 +175,7 @@ impl Model {
             k.score_occlusions(base, occlusions, out);
             return Ok(());
         }
-        let mut input = Vec::with_capacity((occlusions.len() + 1) * base.len());
-        input.extend_from_slice(base);
-        for &(column, value) in occlusions {
-            let start = input.len();
-            input.extend_from_slice(base);
-            if let Some(x) = input.get_mut(start + column) {
-                *x = value;
-            }
-        }
-        self.run(input, occlusions.len() + 1, out)
+        self.run(super::occluded_rows(base, occlusions), occlusions.len() + 1, out)
     }
 
     /// The model's columns in record order (for explanations).

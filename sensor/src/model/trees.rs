@@ -280,16 +280,7 @@ impl TreeKernel {
     /// thresholds are scanned again.
     pub fn score_occlusions(&self, base: &[f32], occlusions: &[(usize, f32)], out: &mut Vec<f32>) {
         let Some(quick) = self.quick.as_ref().filter(|_| base.len() == self.width) else {
-            let mut rows = Vec::with_capacity((occlusions.len() + 1) * base.len());
-            rows.extend_from_slice(base);
-            for &(column, value) in occlusions {
-                let start = rows.len();
-                rows.extend_from_slice(base);
-                if let Some(x) = rows.get_mut(start + column) {
-                    *x = value;
-                }
-            }
-            self.score(&rows, out);
+            self.score(&super::occluded_rows(base, occlusions), out);
             return;
         };
         out.clear();

@@ -427,19 +427,15 @@ const WIDTH: usize = 4;
 
 /// Node ids are scrambled (×37, root stays 0) and each tree's nodes listed in reverse, so nothing
 /// relies on ids being dense or in walk order.
+/// A leaf node of `tree` (its weights are in the ensemble's leaf list).
+fn leaf_node(tree: i64, id: i64) -> RawNode {
+    RawNode { tree, id, mode: "LEAF", feature: 0, value: 0.0, yes: 0, no: 0, nan_true: 0 }
+}
+
 fn grow(rng: &mut Rng, e: &mut RawEnsemble, tree: i64, id: i64, depth: u32, next: &mut i64, modes: &[&'static str]) {
     let scramble = |id: i64| id * 37;
     if depth == 0 || (id != 0 && rng.below(4) == 0) {
-        e.nodes.push(RawNode {
-            tree,
-            id: scramble(id),
-            mode: "LEAF",
-            feature: 0,
-            value: 0.0,
-            yes: 0,
-            no: 0,
-            nan_true: 0,
-        });
+        e.nodes.push(leaf_node(tree, scramble(id)));
         for _ in 0..=rng.below(2) {
             let w = (rng.below(2001) as f32 - 1000.0) / 500.0;
             e.leaves.push((tree, scramble(id), rng.below(3) as i64, w));
@@ -602,7 +598,7 @@ fn quickscorer_is_left_to_the_walk_when_it_does_not_apply() {
     // Full trees: 2^depth leaves.
     fn full(e: &mut RawEnsemble, id: i64, depth: u32, next: &mut i64) {
         if depth == 0 {
-            e.nodes.push(RawNode { tree: 0, id, mode: "LEAF", feature: 0, value: 0.0, yes: 0, no: 0, nan_true: 0 });
+            e.nodes.push(leaf_node(0, id));
             e.leaves.push((0, id, id % 3, id as f32 / 100.0));
             return;
         }
@@ -628,16 +624,7 @@ fn quickscorer_is_left_to_the_walk_when_it_does_not_apply() {
             let (yes, no) = (next, next + 1);
             wide.nodes.push(RawNode { tree: 0, id, mode: "BRANCH_LEQ", feature: 1, value: 1.0, yes, no, nan_true: 1 });
             for leaf in [yes, no] {
-                wide.nodes.push(RawNode {
-                    tree: 0,
-                    id: leaf,
-                    mode: "LEAF",
-                    feature: 0,
-                    value: 0.0,
-                    yes: 0,
-                    no: 0,
-                    nan_true: 0,
-                });
+                wide.nodes.push(leaf_node(0, leaf));
                 wide.leaves.push((0, leaf, leaf % 3, 0.25));
             }
         }
