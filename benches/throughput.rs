@@ -37,7 +37,7 @@ use sensor::capture::pcap_file::MAX_BATCH;
 use sensor::config::Config;
 use sensor::context::Context;
 use sensor::context::prefetch::apply_ahead;
-use sensor::decode::{Fragment, PacketMeta, Transport};
+use sensor::decode::{Delivery, Fragment, PacketMeta, Transport};
 use sensor::detect::{Detector, Emit, ScoringThread};
 use sensor::flow::{FlowRecord, FlowSink, FlowStart, FlowTable, FlowTableConfig};
 use sensor::model::{EMBEDDED, ModelSource, ModelSpec, TrustPolicy, load_set};
@@ -308,6 +308,7 @@ fn memory_per_flow(flows: u32) -> (f64, f64, usize) {
             payload: &[],
             transport: Transport::Udp { src_port: 1024 + (i & 0xff) as u16, dst_port: 9999 },
             fragment: Fragment::None,
+            delivery: Delivery::Unicast,
         };
         table.process(&meta, &mut |_| panic!("no flow ends while the table fills"));
     }

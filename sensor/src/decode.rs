@@ -22,6 +22,17 @@
 //!
 //! Checksums are not verified: a sensor reports what crossed the wire.
 //!
+//! # Delivery
+//!
+//! [`PacketMeta::delivery`] says whether the packet went to one host or to a group, so that later stages
+//! can tell a datagram broadcast to a subnet (NetBIOS, DHCP, SSDP, mDNS) from a flow between two hosts.
+//! An IP destination decides first: 255.255.255.255 is broadcast, 224.0.0.0/4 and ff00::/8 are
+//! multicast. Otherwise the link does: an Ethernet destination of all ones is broadcast, one with the
+//! group bit (the low bit of its first octet) multicast; a Linux cooked header's packet type 1 is
+//! broadcast and 2 multicast. A subnet's directed broadcast (10.1.2.255 in a /24) is known only from the
+//! link, so over raw IP, Null/Loop, or a cooked capture of the host's own outgoing packets it counts as
+//! unicast.
+//!
 //! # Drop reasons
 //!
 //! - `UnsupportedLinkType`: [`LinkType::Other`].
@@ -215,6 +226,60 @@ pub enum Fragment {
     Later,
 }
 
+/// How a packet was addressed (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Delivery {
+    /// To one host.
+    #[default]
+    Unicast,
+    /// To every host of a link or subnet.
+    Broadcast,
+    /// To a multicast group.
+    Multicast,
+}
+
+impl Delivery {
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::Unicast => "unicast",
+            Delivery::Broadcast => "broadcast",
+            Delivery::Multicast => "multicast",
+        }
+    }
+
+    /// The delivery of a packet to `dst` that its link delivered as `link`: a group IP address decides,
+    /// else the link's.
+    pub fn of(dst: IpAddr, link: Delivery) -> Delivery {
+        match dst {
+            IpAddr::V4(a) if a.is_broadcast() => Delivery::Broadcast,
+            IpAddr::V4(a) if a.is_multicast() => Delivery::Multicast,
+            IpAddr::V6(a) if a.is_multicast() => Delivery::Multicast,
+            _ => link,
+        }
+    }
+
+    /// The delivery an Ethernet destination address names.
+    fn of_mac(mac: [u8; 6]) -> Delivery {
+        if mac == [0xff; 6] {
+            Delivery::Broadcast
+        } else if mac[0] & 1 == 1 {
+            Delivery::Multicast
+        } else {
+            Delivery::Unicast
+        }
+    }
+
+    /// The delivery a Linux cooked header's packet type names (`PACKET_BROADCAST` 1,
+    /// `PACKET_MULTICAST` 2).
+    fn of_sll_packet_type(packet_type: u16) -> Delivery {
+        match packet_type {
+            1 => Delivery::Broadcast,
+            2 => Delivery::Multicast,
+            _ => Delivery::Unicast,
+        }
+    }
+}
+
 /// Checked metadata of one IP packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PacketMeta<'a> {
@@ -238,6 +303,8 @@ pub struct PacketMeta<'a> {
     pub payload: &'a [u8],
     pub transport: Transport,
     pub fragment: Fragment,
+    /// To one host or to a group (see the module doc).
+    pub delivery: Delivery,
 }
 
 /// Dropped frames, one counter per [`DropReason`].
@@ -391,6 +458,7 @@ impl Decoder {
             payload: ip.bytes.get(header_len..).unwrap_or_default(),
             transport,
             fragment,
+            delivery: Delivery::of(ip.header.dst(), frame.delivery),
         })
     }
 }
@@ -404,6 +472,8 @@ enum IpVersion {
 /// A frame with its link layer peeled off.
 struct LinkFrame<'a> {
     vlan: u32,
+    /// The link's delivery: unicast when the link header does not say.
+    delivery: Delivery,
     /// Link header bytes, VLAN tags included.
     link_len: usize,
     version: IpVersion,
@@ -416,14 +486,17 @@ fn link_frame(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, DropReason> 
         LinkType::Ethernet => {
             let eth = Ethernet2HeaderSlice::from_slice(data).map_err(link_cut)?;
             ether_frame(eth.ether_type(), after(data, ETHERNET_HEADER), ETHERNET_HEADER)
+                .map(|f| LinkFrame { delivery: Delivery::of_mac(eth.destination()), ..f })
         }
         LinkType::LinuxSll => {
             let (h, rest) = data.split_first_chunk::<SLL_HEADER>().ok_or(DropReason::TruncatedLink)?;
             ether_frame(EtherType(be16(h[14], h[15])), rest, SLL_HEADER)
+                .map(|f| LinkFrame { delivery: Delivery::of_sll_packet_type(be16(h[0], h[1])), ..f })
         }
         LinkType::LinuxSll2 => {
             let (h, rest) = data.split_first_chunk::<SLL2_HEADER>().ok_or(DropReason::TruncatedLink)?;
             ether_frame(EtherType(be16(h[0], h[1])), rest, SLL2_HEADER)
+                .map(|f| LinkFrame { delivery: Delivery::of_sll_packet_type(u16::from(h[10])), ..f })
         }
         LinkType::RawIp => {
             let version = match data.first().map(|b| b >> 4) {
@@ -432,7 +505,7 @@ fn link_frame(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, DropReason> 
                 Some(6) => IpVersion::V6,
                 Some(_) => return Err(DropReason::MalformedIp),
             };
-            Ok(LinkFrame { vlan: 0, link_len: 0, version, ip: data })
+            Ok(LinkFrame { vlan: 0, delivery: Delivery::Unicast, link_len: 0, version, ip: data })
         }
         LinkType::Null => {
             let (h, rest) = data.split_first_chunk::<NULL_HEADER>().ok_or(DropReason::TruncatedLink)?;
@@ -445,7 +518,7 @@ fn link_frame(link: LinkType, data: &[u8]) -> Result<LinkFrame<'_>, DropReason> 
             } else {
                 return Err(DropReason::NonIp);
             };
-            Ok(LinkFrame { vlan: 0, link_len: NULL_HEADER, version, ip: rest })
+            Ok(LinkFrame { vlan: 0, delivery: Delivery::Unicast, link_len: NULL_HEADER, version, ip: rest })
         }
         LinkType::Other(_) => Err(DropReason::UnsupportedLinkType),
     }
@@ -472,7 +545,7 @@ fn ether_frame(mut ether_type: EtherType, mut rest: &[u8], mut link_len: usize) 
             }
             _ => return Err(DropReason::NonIp),
         };
-        return Ok(LinkFrame { vlan, link_len, version, ip: rest });
+        return Ok(LinkFrame { vlan, delivery: Delivery::Unicast, link_len, version, ip: rest });
     }
     Err(DropReason::NonIp)
 }

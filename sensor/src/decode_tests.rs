@@ -316,6 +316,7 @@ fn ethernet_ipv4_tcp_syn_with_options() {
             tcp: TcpInfo { flags: 0x02, window: 64240, seq: 0x1234_5678, ack: 0 },
         },
         fragment: Fragment::None, // DF alone does not fragment
+        delivery: Delivery::Unicast,
     };
     assert_eq!(meta, expected);
 }
@@ -862,3 +863,38 @@ fn icmpv6_echo_identifier_does_not_depend_on_the_code() {
 
 #[path = "decode_proptests.rs"]
 mod proptests;
+
+#[test]
+fn delivery_from_the_ip_destination_or_else_the_link() {
+    let delivery = |link, frame: &[u8]| decode(link, frame).unwrap().delivery;
+    // ETH_VLAN_IPV4_UDP's IPv4 destination is at 18 + 16 = 34, its Ethernet destination at 0.
+    let to_ip = |ip: [u8; 4]| patched(ETH_VLAN_IPV4_UDP, 34, &ip);
+    let to_mac = |mac: [u8; 6]| patched(ETH_VLAN_IPV4_UDP, 0, &mac);
+    assert_eq!(delivery(LinkType::Ethernet, ETH_VLAN_IPV4_UDP), Delivery::Unicast);
+    assert_eq!(delivery(LinkType::Ethernet, &to_ip([255, 255, 255, 255])), Delivery::Broadcast);
+    assert_eq!(delivery(LinkType::Ethernet, &to_ip([224, 0, 0, 251])), Delivery::Multicast);
+    assert_eq!(delivery(LinkType::Ethernet, &to_ip([239, 255, 255, 250])), Delivery::Multicast);
+    // A directed broadcast (10.0.0.255) is known from the link only.
+    let directed = patched(&to_ip([10, 0, 0, 255]), 0, &[0xff; 6]);
+    assert_eq!(delivery(LinkType::Ethernet, &directed), Delivery::Broadcast);
+    assert_eq!(delivery(LinkType::Ethernet, &to_mac([0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb])), Delivery::Multicast);
+    assert_eq!(delivery(LinkType::Ethernet, &to_mac([0x33, 0x33, 0x00, 0x00, 0x00, 0x01])), Delivery::Multicast);
+    // The group bit is the low bit of the first octet, not any odd octet.
+    assert_eq!(delivery(LinkType::Ethernet, &to_mac([0x02, 0x01, 0x01, 0x01, 0x01, 0x01])), Delivery::Unicast);
+    // The raw IP packet inside the same frame: no link to say it was a directed broadcast.
+    assert_eq!(delivery(LinkType::RawIp, &directed[18..]), Delivery::Unicast);
+    assert_eq!(delivery(LinkType::RawIp, &to_ip([255, 255, 255, 255])[18..]), Delivery::Broadcast);
+
+    // Linux cooked v1: the packet type at 0..2; v2: one byte at 10.
+    assert_eq!(delivery(LinkType::LinuxSll, SLL_IPV4_UDP), Delivery::Unicast);
+    assert_eq!(delivery(LinkType::LinuxSll, &patched(SLL_IPV4_UDP, 0, &[0, 1])), Delivery::Broadcast);
+    assert_eq!(delivery(LinkType::LinuxSll, &patched(SLL_IPV4_UDP, 0, &[0, 2])), Delivery::Multicast);
+    assert_eq!(delivery(LinkType::LinuxSll, &patched(SLL_IPV4_UDP, 0, &[0, 4])), Delivery::Unicast);
+    assert_eq!(delivery(LinkType::LinuxSll2, SLL2_IPV6_UDP), Delivery::Unicast);
+    assert_eq!(delivery(LinkType::LinuxSll2, &patched(SLL2_IPV6_UDP, 10, &[1])), Delivery::Broadcast);
+    // IPv6 ff02::fb (mDNS) at 20 + 24.
+    let mut ff02 = [0u8; 16];
+    ff02[..2].copy_from_slice(&[0xff, 0x02]);
+    ff02[15] = 0xfb;
+    assert_eq!(delivery(LinkType::LinuxSll2, &patched(SLL2_IPV6_UDP, 44, &ff02)), Delivery::Multicast);
+}

@@ -7,6 +7,11 @@
 //!   leaves, carrying the count, the first and last times and the highest-scoring hit (whose record and
 //!   explanation the alert shows). An alert is therefore at most one window late; window 0 sends every
 //!   hit at once.
+//! - **Group destinations**: a hit on a flow whose first packet went to a broadcast or multicast address
+//!   never alerts and is counted per label (`group_destinations`). Exfiltration needs a receiver outside
+//!   the site and lateral movement a session with one host; a datagram to every host of a subnet (NetBIOS
+//!   announcements, DHCP, SSDP, mDNS) is neither, and no training flow is one, so a model's score there is
+//!   an extrapolation.
 //! - **Suppressed sources** per label: hits of that label from a configured source network never alert
 //!   and are counted (`suppressed`); for hosts whose job looks like the label, such as an authorised
 //!   vulnerability scanner sweeping admin ports (`lateral_movement`).
@@ -22,6 +27,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::context::site::Prefix;
+use crate::decode::Delivery;
 use crate::flow::FlowRecord;
 use crate::model::Model;
 
@@ -92,6 +98,8 @@ pub struct PolicyStats {
     /// Hits folded into an earlier alert of the same source, destination and label.
     pub aggregated: u64,
     pub rate_limited: BTreeMap<String, u64>,
+    /// Hits on flows to a broadcast or multicast destination.
+    pub group_destinations: BTreeMap<String, u64>,
     /// Hits from a source suppressed for their label.
     pub suppressed: BTreeMap<String, u64>,
     /// Aggregates sent before their window ended because `max_open` were open.
@@ -138,6 +146,10 @@ impl AlertPolicy {
     /// Takes a hit observed at packet time `now`; alerts whose window has passed go to `out`.
     pub fn offer(&mut self, hit: Hit, now: u64, out: &mut Vec<Ready>) {
         self.advance(now, out);
+        if hit.record.delivery != Delivery::Unicast {
+            *self.stats.group_destinations.entry(hit.label().to_string()).or_default() += 1;
+            return;
+        }
         if let Some(nets) = self.cfg.suppress_sources.get(hit.label()) {
             let src = hit.record.src_ip();
             if nets.iter().any(|n| n.contains(src)) {

@@ -49,6 +49,7 @@ fn record(flow_id: u64, src: u8, dst: u8, end_ns: u64) -> FlowRecord {
         seq: 0,
         key: FlowKey { lo, hi, vlan: 0, proto: 6, family: Family::V4 },
         lo_is_initiator,
+        delivery: crate::decode::Delivery::Unicast,
         start_ns: end_ns.saturating_sub(S),
         end_ns,
         fwd_packets: 10,
@@ -64,6 +65,13 @@ fn hit(flow_id: u64, src: u8, dst: u8, end_ns: u64, label_index: usize, score: f
     let model = classifier();
     let threshold = model.manifest.threshold(&model.manifest.labels[label_index]).unwrap_or(0.5);
     Hit { record: Arc::new(record(flow_id, src, dst, end_ns)), model, label_index, score, threshold }
+}
+
+/// [`hit`] on a flow whose first packet was a broadcast to 10.0.0.`dst`.
+fn broadcast_hit(flow_id: u64, src: u8, dst: u8, end_ns: u64, label_index: usize, score: f32) -> Hit {
+    let h = hit(flow_id, src, dst, end_ns, label_index, score);
+    let record = FlowRecord { delivery: crate::decode::Delivery::Broadcast, ..(*h.record).clone() };
+    Hit { record: Arc::new(record), ..h }
 }
 
 fn cfg(window_s: u64, per_minute: u32) -> PolicyConfig {
@@ -309,8 +317,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     /// Whatever the hits and settings: never more than `max_open` open, and every hit is accounted
-    /// for exactly once (in the count of one alert, as rate-limited, or as suppressed: source 10.0.0.1
-    /// for `lateral_movement`).
+    /// for exactly once (in the count of one alert, as rate-limited, as suppressed: source 10.0.0.1
+    /// for `lateral_movement`, or as to a group destination: the broadcast flows to 10.0.0.5).
     #[test]
     fn open_aggregates_are_bounded_and_hits_are_conserved(
         steps in proptest::collection::vec(step(), 1..80),
@@ -339,7 +347,7 @@ proptest! {
         for (i, s) in steps.iter().enumerate() {
             now += s.dt_ms * 1_000_000;
             let label = if s.lateral { LATERAL } else { EXFIL };
-            let h = hit(i as u64, s.src, s.dst, now, label, s.score);
+            let h = if s.dst == 5 { broadcast_hit } else { hit }(i as u64, s.src, s.dst, now, label, s.score);
             *offered.entry(h.label().to_string()).or_default() += 1;
             p.offer(h, now, &mut out);
             prop_assert!(p.open_len() <= max_open, "{} open, max {max_open}", p.open_len());
@@ -349,12 +357,18 @@ proptest! {
 
         let n = steps.len() as u64;
         let limited: u64 = p.stats.rate_limited.values().sum();
-        let suppressed: u64 = p.stats.suppressed.values().sum();
+        let suppressed: u64 =
+            p.stats.suppressed.values().sum::<u64>() + p.stats.group_destinations.values().sum::<u64>();
+        prop_assert_eq!(
+            p.stats.group_destinations.values().sum::<u64>(),
+            steps.iter().filter(|s| s.dst == 5).count() as u64
+        );
         prop_assert!(p.stats.suppressed.keys().all(|l| l == "lateral_movement"));
         let counted: u64 = out.iter().map(|r| r.count).sum();
         prop_assert_eq!(counted + limited + suppressed, n, "every hit is in one alert's count, rate-limited or suppressed");
         prop_assert_eq!(p.stats.aggregated + out.len() as u64 + limited + suppressed, n);
         prop_assert!(out.iter().all(|r| !(r.best.label() == "lateral_movement" && r.best.record.src_ip() == ip(1))));
+        prop_assert!(out.iter().all(|r| r.best.record.dst_ip() != ip(5)));
         prop_assert_eq!(p.stats.alerts.values().sum::<u64>(), out.len() as u64);
         if window_s == 0 {
             prop_assert_eq!(p.stats.aggregated, 0);
@@ -365,7 +379,8 @@ proptest! {
         for (label, &hits) in &offered {
             let sent: u64 = out.iter().filter(|r| r.best.label() == label).map(|r| r.count).sum();
             let limited = p.stats.rate_limited.get(label).copied().unwrap_or(0);
-            let suppressed = p.stats.suppressed.get(label).copied().unwrap_or(0);
+            let suppressed = p.stats.suppressed.get(label).copied().unwrap_or(0)
+                + p.stats.group_destinations.get(label).copied().unwrap_or(0);
             prop_assert_eq!(sent + limited + suppressed, hits, "label {}", label);
         }
         for r in &out {
@@ -402,4 +417,25 @@ fn suppressed_sources_never_alert_for_their_label_and_are_counted() {
         [(3, "exfiltration".to_string()), (4, "lateral_movement".to_string())]
     );
     assert_eq!(p.stats.suppressed["lateral_movement"], 2);
+}
+
+#[test]
+fn hits_on_broadcast_or_multicast_flows_never_alert_and_are_counted() {
+    let mut p = AlertPolicy::new(cfg(0, 0));
+    let mut out = Vec::new();
+    p.offer(broadcast_hit(1, 6, 255, S, EXFIL, 0.99), S, &mut out);
+    let multicast = {
+        let h = hit(2, 6, 251, 2 * S, LATERAL, 0.99);
+        let record = FlowRecord { delivery: crate::decode::Delivery::Multicast, ..(*h.record).clone() };
+        Hit { record: Arc::new(record), ..h }
+    };
+    p.offer(multicast, 2 * S, &mut out);
+    assert!(out.is_empty(), "no alert on a group destination");
+    assert_eq!(
+        p.stats.group_destinations,
+        BTreeMap::from([("exfiltration".to_string(), 1), ("lateral_movement".to_string(), 1)])
+    );
+    // The same host's unicast flows still alert.
+    p.offer(hit(3, 6, 7, 3 * S, EXFIL, 0.99), 3 * S, &mut out);
+    assert_eq!(out.iter().map(|r| r.best.record.flow_id).collect::<Vec<_>>(), [3]);
 }

@@ -148,11 +148,12 @@ pub(super) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
     };
     eprintln!(
-        "replay: {} records scored; alerts: {}; repeats folded: {}; rate-limited: {}; suppressed sources: {}; events written: {events}",
+        "replay: {} records scored; alerts: {}; repeats folded: {}; rate-limited: {}; to broadcast/multicast: {}; suppressed sources: {}; events written: {events}",
         stats.records,
         per_label(&policy.alerts),
         policy.aggregated,
         per_label(&policy.rate_limited),
+        per_label(&policy.group_destinations),
         per_label(&policy.suppressed),
     );
     if !stats.shadow_hits.is_empty() {

@@ -70,6 +70,7 @@ impl Flow {
             seq: 0,
             key: start.key,
             lo_is_initiator: start.lo_is_initiator,
+            delivery: crate::decode::Delivery::Unicast,
             start_ns: self.start_ns,
             end_ns,
             fwd_packets: packets.0,
@@ -418,7 +419,7 @@ fn a_flood_of_new_sources_stays_within_the_caps() {
 
 #[test]
 fn a_dns_flow_whose_only_record_is_final_gets_its_domain_features() {
-    use crate::decode::{Fragment, PacketMeta, Transport};
+    use crate::decode::{Delivery, Fragment, PacketMeta, Transport};
     let mut ctx = learned_context();
     let f = Flow { src: ip("10.0.0.5"), dst: ip("10.0.0.53"), sport: 53000, dport: 53, proto: 17, start_ns: T0 };
     // One query for www.example.com (id 1, RD, one question, type A, class IN).
@@ -441,6 +442,7 @@ fn a_dns_flow_whose_only_record_is_final_gets_its_domain_features() {
         payload: &query,
         transport: Transport::Udp { src_port: f.sport, dst_port: 53 },
         fragment: Fragment::None,
+        delivery: Delivery::Unicast,
     };
     ctx.started(&f.start());
     ctx.packet(&meta);

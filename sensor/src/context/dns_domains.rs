@@ -292,7 +292,7 @@ fn flow_hash(key: &FlowKey) -> u64 {
 mod tests {
     use super::*;
     use crate::context::bounded::mix;
-    use crate::decode::TcpInfo;
+    use crate::decode::{Delivery, TcpInfo};
     use proptest::prelude::*;
 
     /// A minute-aligned start (2023-11-14 22:14 UTC), so minute buckets start at offset 0.
@@ -352,6 +352,7 @@ mod tests {
             payload,
             transport,
             fragment: Fragment::None,
+            delivery: Delivery::Unicast,
         }
     }
 

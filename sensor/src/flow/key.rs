@@ -144,7 +144,7 @@ impl FlowKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Fragment, TcpInfo};
+    use crate::decode::{Delivery, Fragment, TcpInfo};
 
     fn meta(src: &str, sp: u16, dst: &str, dp: u16) -> PacketMeta<'static> {
         PacketMeta {
@@ -164,6 +164,7 @@ mod tests {
                 tcp: TcpInfo { flags: 0x02, window: 0, seq: 0, ack: 0 },
             },
             fragment: Fragment::None,
+            delivery: Delivery::Unicast,
         }
     }
 

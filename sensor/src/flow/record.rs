@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::community_id::community_id_v1;
 use super::key::FlowKey;
+use crate::decode::Delivery;
 
 /// Whether a record is a snapshot of a running flow or its last word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub struct FlowRecord {
     pub key: FlowKey,
     /// True when the key's `lo` endpoint sent the first packet (is the source).
     pub lo_is_initiator: bool,
+    /// How the first packet was addressed: a broadcast or multicast datagram is no exchange between
+    /// two hosts (see [`crate::decode::Delivery`]).
+    pub delivery: Delivery,
     pub start_ns: u64,
     pub end_ns: u64,
     pub fwd_packets: u64,

@@ -31,7 +31,7 @@ use super::index::{FlowIndex, MAX_SLOTS, prefetch};
 use super::key::{FlowKey, KeySide};
 use super::record::{EndReason, FlowRecord, RecordContext, RecordKind, flow_id};
 use super::sink::{FlowSink, FlowStart};
-use crate::decode::{PacketMeta, Transport};
+use crate::decode::{Delivery, PacketMeta, Transport};
 use crate::features::tcp::flag;
 use crate::features::{FlowFacts, FlowFeatures};
 
@@ -136,6 +136,8 @@ struct Slot {
     /// Checkpoints emitted so far.
     seq: u32,
     lo_is_initiator: bool,
+    /// How the flow's first packet was addressed.
+    delivery: Delivery,
     state: SlotState,
     close_reason: EndReason,
 }
@@ -469,6 +471,7 @@ impl FlowTable {
             features: FlowFeatures::new(meta),
             seq: 0,
             lo_is_initiator: side == KeySide::LoToHi,
+            delivery: meta.delivery,
             state: SlotState::Active,
             close_reason: EndReason::IdleTimeout,
         };
@@ -524,6 +527,7 @@ impl FlowTable {
             seq: s.seq,
             key: s.key,
             lo_is_initiator: s.lo_is_initiator,
+            delivery: s.delivery,
             start_ns: f.first_ns(),
             end_ns: f.last_ns(),
             fwd_packets: f.packets(Direction::Forward),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::decode::{Fragment, PacketMeta, TcpInfo, Transport};
+use crate::decode::{Delivery, Fragment, PacketMeta, TcpInfo, Transport};
 use crate::features::schema::flow_v1;
 
 const S: u64 = 1_000_000_000;
@@ -25,6 +25,7 @@ fn tcp(ts_s: f64, from_client: bool, flags: u8, payload_len: u32) -> PacketMeta<
         payload: &[],
         transport: Transport::Tcp { src_port: sp, dst_port: dp, tcp: TcpInfo { flags, window: 1000, seq: 0, ack: 0 } },
         fragment: Fragment::None,
+        delivery: Delivery::Unicast,
     }
 }
 
@@ -42,6 +43,7 @@ fn udp(ts_s: f64, sport: u16) -> PacketMeta<'static> {
         payload: &[],
         transport: Transport::Udp { src_port: sport, dst_port: 9999 },
         fragment: Fragment::None,
+        delivery: Delivery::Unicast,
     }
 }
 
@@ -297,4 +299,15 @@ fn early_record_is_emitted_once_at_the_configured_packet_count() {
     let (recs, _) = run(early(Some(8)), &pkts);
     let kinds: Vec<_> = recs.iter().map(|r| (r.kind, r.fwd_packets, r.bwd_packets)).collect();
     assert_eq!(kinds, [(RecordKind::Early, 4, 4), (RecordKind::Final, 5, 5)]);
+}
+
+#[test]
+fn a_record_carries_the_delivery_of_its_flows_first_packet() {
+    let broadcast = |ts_s, sport| PacketMeta { delivery: Delivery::Broadcast, ..udp(ts_s, sport) };
+    // The first flow starts as a broadcast (a reply from one host joins it, still a broadcast flow);
+    // the second starts unicast and a later group-addressed packet does not change it.
+    let pkts = [broadcast(0.0, 1000), udp(0.1, 1000), udp(0.2, 2000), broadcast(0.3, 2000)];
+    let (recs, _) = run(FlowTableConfig::default(), &pkts);
+    let by_port: std::collections::BTreeMap<u16, Delivery> = recs.iter().map(|r| (r.src_port(), r.delivery)).collect();
+    assert_eq!(by_port, [(1000, Delivery::Broadcast), (2000, Delivery::Unicast)].into());
 }

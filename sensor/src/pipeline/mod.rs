@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use crate::capture::pcap_file::MAX_BATCH;
 use crate::capture::{CaptureError, LinkType, PcapFileReader, RawPacket};
 use crate::context::{Context, ContextStats};
-use crate::decode::{Decoder, DropCounts, Fragment, PacketMeta, Transport};
+use crate::decode::{Decoder, Delivery, DropCounts, Fragment, PacketMeta, Transport};
 use crate::flow::{FlowRecord, FlowSink, FlowStart, FlowTable, FlowTableConfig, FlowTableStats};
 use context_thread::FeedLimits;
 
@@ -116,6 +116,7 @@ const PLACEHOLDER: PacketMeta<'static> = PacketMeta {
     payload: &[],
     transport: Transport::Other,
     fragment: Fragment::None,
+    delivery: Delivery::Unicast,
 };
 
 /// An empty frame, to fill batch arrays before the reader does.
