@@ -167,7 +167,7 @@ fn schema_prints_id_hash_and_names() {
     let mut lines = text.lines();
     let first = lines.next().expect("a schema line");
     let hash = first
-        .strip_prefix("# schema flow-v4 sha256:")
+        .strip_prefix("# schema flow-v5 sha256:")
         .and_then(|rest| rest.get(..64))
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
     assert!(hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{hash}");
@@ -176,7 +176,7 @@ fn schema_prints_id_hash_and_names() {
     // The hash is SHA-256 over the schema id and the names, each followed by a newline.
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"flow-v4\n");
+    h.update(b"flow-v5\n");
     for name in &names {
         h.update(name.as_bytes());
         h.update(b"\n");
@@ -486,4 +486,43 @@ fn every_lateral_movement_capture_extracts_to_parquet() {
         assert!(stderr(&out).contains(&format!("extract: {} packets,", summary.packets)), "{name}: {}", stderr(&out));
     }
     assert!(cut_short_seen, "{CUT_SHORT_CAPTURE} is not in the set any more");
+}
+
+/// The techniques of the set, as the RPC features see them in the real Windows traffic: a remote
+/// execution interface bound or looked up from workstation to workstation (service control, task
+/// scheduler, WMI), a file copy to an administrative share, or neither (PowerShell remoting over WinRM,
+/// whose port says it). Nothing of the kind reaches the domain controller. The NetBIOS announcement
+/// to the subnet's broadcast address is known as a broadcast from its Ethernet destination.
+#[test]
+fn lateral_movement_captures_show_their_rpc_interfaces_and_admin_shares() {
+    let ws = |ip: std::net::IpAddr| ip.to_string().starts_with("172.18.39.") && !ip.to_string().ends_with(".255");
+    let schema = flow_schema();
+    let col = |r: &FlowRecord, name: &str| r.features[schema.index_of(name).unwrap()];
+    let mut broadcasts = 0;
+    for pcap in common::lateral_movement_captures() {
+        let name = pcap.file_name().unwrap().to_string_lossy().into_owned();
+        let (records, _) = common::cli_records_of(&pcap);
+        let finals: Vec<&FlowRecord> = records.iter().filter(|r| r.kind == sensor::flow::RecordKind::Final).collect();
+        let movement = |r: &&&FlowRecord| ws(r.src_ip()) && ws(r.dst_ip()) && r.key.proto == 6;
+        let sum = |rs: &mut dyn Iterator<Item = &&FlowRecord>, name: &str| rs.map(|r| col(r, name)).filter(|v| !v.is_nan()).sum::<f64>();
+        let exec = sum(&mut finals.iter().filter(movement), "rpc_exec_interfaces");
+        let shares = sum(&mut finals.iter().filter(movement), "smb_admin_share_connects");
+        let to_dc = |r: &&&FlowRecord| r.dst_ip().to_string() == "172.18.38.5";
+        assert_eq!(sum(&mut finals.iter().filter(to_dc), "rpc_exec_interfaces"), 0.0, "{name}");
+        assert_eq!(sum(&mut finals.iter().filter(to_dc), "smb_admin_share_connects"), 0.0, "{name}");
+        let want = if name.starts_with("covenant_copy_smb") {
+            (0.0, 1.0)
+        } else if name.starts_with("empire_psremoting") {
+            (0.0, 0.0)
+        } else {
+            (exec.max(1.0), 0.0)
+        };
+        assert_eq!((exec, shares), want, "{name}: remote-execution interfaces, admin-share connects");
+        for r in &finals {
+            let to_broadcast = r.dst_ip().to_string() == "172.18.39.255";
+            assert_eq!(r.delivery == sensor::decode::Delivery::Broadcast, to_broadcast, "{name}: {:?}", r.dst_ip());
+            broadcasts += usize::from(to_broadcast);
+        }
+    }
+    assert!(broadcasts >= 1, "the NetBIOS broadcast of the WMI capture");
 }

@@ -215,7 +215,7 @@ fn load_error(path: &Path) -> LoadError {
 fn each_bad_model_is_refused_with_its_reason() {
     match load_error(&bad("missing-feature")) {
         LoadError::Features(FeatureError::Missing { missing, schema }) => {
-            assert_eq!(schema, "flow-v4");
+            assert_eq!(schema, "flow-v5");
             assert_eq!(missing, ["no_such_feature_a", "no_such_feature_b"]);
         }
         other => panic!("missing-feature: {other}"),

@@ -63,8 +63,8 @@ const STATUS_ACCOUNT_DISABLED: u32 = 0xC000_0072;
 const STATUS_ACCOUNT_LOCKED_OUT: u32 = 0xC000_0234;
 
 const KERBEROS_PORT: u16 = 88;
-const SMB_DIRECT_PORT: u16 = 445;
-const NETBIOS_SESSION_PORT: u16 = 139;
+pub(super) const SMB_DIRECT_PORT: u16 = 445;
+pub(super) const NETBIOS_SESSION_PORT: u16 = 139;
 
 /// Kerberos application tags (RFC 4120 §5.10), DER-encoded (constructed, application class).
 const TAG_AS_REQ: u8 = 0x6A;
@@ -76,11 +76,11 @@ const fn context_tag(n: u8) -> u8 {
     0xA0 | n
 }
 
-const SESSION_HEADER_LEN: usize = 4;
-const SMB2_HEADER_LEN: usize = 64;
-const SMB2_PROTOCOL_ID: [u8; 4] = [0xFE, b'S', b'M', b'B'];
+pub(super) const SESSION_HEADER_LEN: usize = 4;
+pub(super) const SMB2_HEADER_LEN: usize = 64;
+pub(super) const SMB2_PROTOCOL_ID: [u8; 4] = [0xFE, b'S', b'M', b'B'];
 const SMB2_SESSION_SETUP: u16 = 0x0001;
-const SMB2_FLAGS_SERVER_TO_REDIR: u32 = 0x0000_0001;
+pub(super) const SMB2_FLAGS_SERVER_TO_REDIR: u32 = 0x0000_0001;
 const SESSION_SETUP_REQUEST_SIZE: u16 = 25;
 /// The SESSION_SETUP response and the error response (§2.2.2) both declare 9.
 const SESSION_SETUP_RESPONSE_SIZE: u16 = 9;

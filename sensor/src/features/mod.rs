@@ -12,6 +12,7 @@ pub mod entropy;
 pub mod icmp;
 pub mod port_class;
 pub mod rates;
+pub mod rpc;
 pub mod schema;
 pub mod stats;
 pub mod tcp;
@@ -21,14 +22,16 @@ pub mod volume;
 use crate::decode::{Fragment, PacketMeta, Transport};
 use crate::flow::Direction;
 
-/// Application-payload family chosen for a flow when it starts (a flow is at most one of DNS, ICMP,
-/// Kerberos/SMB2: their ports and protocols do not overlap).
+/// Application-payload families chosen for a flow when it starts: at most one of DNS, ICMP, Kerberos,
+/// SMB2 (authentication and RPC) and direct DCE/RPC, whose ports and protocols do not overlap.
 #[derive(Debug, Clone, Copy)]
 pub enum Payload {
     None,
     Dns(dns::DnsFeatures),
     Icmp(icmp::IcmpFeatures),
     Auth(auth::AuthFeatures),
+    Smb(auth::AuthFeatures, rpc::RpcFeatures),
+    Rpc(rpc::RpcFeatures),
 }
 
 /// All per-flow feature state.
@@ -60,7 +63,12 @@ impl FlowFeatures {
             {
                 Payload::Dns(dns::DnsFeatures::default())
             }
-            _ => auth::AuthFeatures::for_flow(&first.transport).map_or(Payload::None, Payload::Auth),
+            _ => match (auth::AuthFeatures::for_flow(&first.transport), rpc::RpcFeatures::for_flow(&first.transport)) {
+                (Some(auth), Some(rpc)) => Payload::Smb(auth, rpc),
+                (Some(auth), None) => Payload::Auth(auth),
+                (None, Some(rpc)) => Payload::Rpc(rpc),
+                (None, None) => Payload::None,
+            },
         };
         FlowFeatures {
             volume: volume::Volume::default(),
@@ -86,6 +94,11 @@ impl FlowFeatures {
                 match payload {
                     Payload::Dns(dns) => dns.update(dir, meta.payload, true),
                     Payload::Auth(auth) => auth.update(src_port, dst_port, meta.payload, meta.payload_len),
+                    Payload::Smb(auth, rpc) => {
+                        auth.update(src_port, dst_port, meta.payload, meta.payload_len);
+                        rpc.update(dst_port, meta.payload);
+                    }
+                    Payload::Rpc(rpc) => rpc.update(dst_port, meta.payload),
                     Payload::None | Payload::Icmp(_) => {}
                 }
             }
@@ -136,12 +149,17 @@ impl FlowFeatures {
         let at = out.len();
         let layout = schema::layout();
         debug_assert_eq!(at + dns::DnsFeatures::NAMES.len() + icmp::IcmpFeatures::NAMES.len(), layout.context_v2.start);
-        out.resize(layout.context_v4.end, f64::NAN);
+        out.resize(schema::current().len(), f64::NAN);
         let (dns_out, icmp_out) = out[at..layout.context_v2.start].split_at_mut(dns::DnsFeatures::NAMES.len());
         match &self.payload {
             Payload::Dns(dns) => dns.write(dns_out),
             Payload::Icmp(icmp) => icmp.write(icmp_out),
             Payload::Auth(auth) => auth.write(&mut out[layout.flow_v3.clone()]),
+            Payload::Smb(auth, rpc) => {
+                auth.write(&mut out[layout.flow_v3.clone()]);
+                rpc.write(&mut out[layout.flow_v5.clone()]);
+            }
+            Payload::Rpc(rpc) => rpc.write(&mut out[layout.flow_v5.clone()]),
             Payload::None => {}
         }
     }

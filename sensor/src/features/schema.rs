@@ -7,7 +7,8 @@
 //! Each schema extends the one before it, so every older schema is a prefix of the current one and
 //! its models keep loading: `flow-v1` (per-flow features), `flow-v2` (+ context), `flow-v3`
 //! (+ authentication per flow, + authentication failures per source), `flow-v4` (+ the clients of an
-//! internal destination's service). A record of the current
+//! internal destination's service), `flow-v5` (+ RPC interfaces and administrative shares per flow).
+//! A record of the current
 //! schema therefore interleaves per-flow and context features; [`layout`] says which stage writes
 //! where.
 
@@ -16,7 +17,7 @@ use std::sync::LazyLock;
 
 use sha2::{Digest, Sha256};
 
-use super::{auth, bulk, dns, early, icmp, port_class, rates, tcp, timing, volume};
+use super::{auth, bulk, dns, early, icmp, port_class, rates, rpc, tcp, timing, volume};
 
 pub struct Schema {
     pub id: &'static str,
@@ -85,6 +86,12 @@ static FLOW_V4: LazyLock<Schema> = LazyLock::new(|| {
     Schema::new("flow-v4", names)
 });
 
+static FLOW_V5: LazyLock<Schema> = LazyLock::new(|| {
+    let mut names = FLOW_V4.names.clone();
+    names.extend(rpc::RpcFeatures::NAMES.iter().map(|s| s.to_string()));
+    Schema::new("flow-v5", names)
+});
+
 /// Where the stages write in a record of [`current`]: the flow table writes every feature outside the
 /// context ranges (and NaN inside them), the context stage fills the context ranges.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +104,8 @@ pub struct Layout {
     pub context_v3: Range<usize>,
     /// The context features added in `flow-v4` (clients of an internal service).
     pub context_v4: Range<usize>,
+    /// The per-flow features added in `flow-v5` (RPC interfaces, administrative shares).
+    pub flow_v5: Range<usize>,
 }
 
 static LAYOUT: LazyLock<Layout> = LazyLock::new(|| {
@@ -104,7 +113,8 @@ static LAYOUT: LazyLock<Layout> = LazyLock::new(|| {
     let flow_v3 = FLOW_V2.len()..FLOW_V2.len() + auth::AuthFeatures::NAMES.len();
     let context_v3 = flow_v3.end..FLOW_V3.len();
     let context_v4 = FLOW_V3.len()..FLOW_V4.len();
-    Layout { context_v2, flow_v3, context_v3, context_v4 }
+    let flow_v5 = FLOW_V4.len()..FLOW_V5.len();
+    Layout { context_v2, flow_v3, context_v3, context_v4, flow_v5 }
 });
 
 /// Schema `flow-v1`: the per-flow features (what the flow table writes).
@@ -125,15 +135,20 @@ pub fn flow_v3() -> &'static Schema {
     &FLOW_V3
 }
 
-/// Schema `flow-v4`: `flow-v3` followed by [`crate::context::names_v4`]. The records of the pipeline
-/// carry this schema.
+/// Schema `flow-v4`: `flow-v3` followed by [`crate::context::names_v4`].
 pub fn flow_v4() -> &'static Schema {
     &FLOW_V4
 }
 
+/// Schema `flow-v5`: `flow-v4` followed by the RPC features of the flow ([`rpc::RpcFeatures::NAMES`]).
+/// The records of the pipeline carry this schema.
+pub fn flow_v5() -> &'static Schema {
+    &FLOW_V5
+}
+
 /// The schema of this build's records.
 pub fn current() -> &'static Schema {
-    flow_v4()
+    flow_v5()
 }
 
 /// Which stage writes which features of a [`current`] record.
@@ -143,8 +158,8 @@ pub fn layout() -> &'static Layout {
 
 /// Every schema a model may have been trained on and this build can still serve: each is a prefix of
 /// [`current`], so its features map by name.
-pub fn known() -> [&'static Schema; 4] {
-    [flow_v1(), flow_v2(), flow_v3(), flow_v4()]
+pub fn known() -> [&'static Schema; 5] {
+    [flow_v1(), flow_v2(), flow_v3(), flow_v4(), flow_v5()]
 }
 
 #[cfg(test)]
@@ -155,6 +170,8 @@ mod tests {
     const V2_HASH: &str = "32a9c1e0c0b692047bfb03cb197a3d944fcdf56a9ca38cfa760ec75ff93f1df9";
     /// The hash of `flow-v3` as released (before `flow-v4` existed).
     const V3_HASH: &str = "9b964638440eda13c88885066d164b0f1b7f246bc32c872e8e82ab4eed51a931";
+    /// The hash of `flow-v4` as released (before `flow-v5` existed).
+    const V4_HASH: &str = "5d736233466d77f18c53fbef1036a735c7b04381deac8fa72a31914b6a1c4dc2";
 
     #[test]
     fn names_are_unique_and_carry_no_identifiers() {
@@ -212,8 +229,20 @@ mod tests {
         assert!(v4.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v4");
         // Pinned: the shipped flow-v3 models record this hash; adding v4 must not change it.
         assert_eq!(v3.hash, V3_HASH);
-        assert_eq!(current().id, "flow-v4");
-        assert_eq!(known().map(|s| s.id), ["flow-v1", "flow-v2", "flow-v3", "flow-v4"]);
+    }
+
+    #[test]
+    fn v5_extends_v4_with_rpc() {
+        let (v4, v5) = (flow_v4(), flow_v5());
+        assert_eq!(&v5.names[..v4.len()], &v4.names[..]);
+        assert_eq!(&v5.names[v4.len()..], ["rpc_binds", "rpc_exec_interfaces", "smb_admin_share_connects"]);
+        assert_eq!(v5.len(), 165);
+        let mut seen = std::collections::HashSet::new();
+        assert!(v5.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v5");
+        // Pinned: flow-v4 models record this hash; adding v5 must not change it.
+        assert_eq!(v4.hash, V4_HASH);
+        assert_eq!(current().id, "flow-v5");
+        assert_eq!(known().map(|s| s.id), ["flow-v1", "flow-v2", "flow-v3", "flow-v4", "flow-v5"]);
     }
 
     #[test]
@@ -222,7 +251,8 @@ mod tests {
         assert_eq!(l.context_v2.start, flow_v1().len());
         assert_eq!((l.context_v2.end, l.flow_v3.start), (flow_v2().len(), flow_v2().len()));
         assert_eq!((l.flow_v3.end, l.context_v3.start, l.context_v3.end), (158, 158, flow_v3().len()));
-        assert_eq!((l.context_v4.start, l.context_v4.end), (flow_v3().len(), current().len()));
+        assert_eq!((l.context_v4.start, l.context_v4.end), (flow_v3().len(), flow_v4().len()));
+        assert_eq!((l.flow_v5.start, l.flow_v5.end), (flow_v4().len(), current().len()));
         let ctx = current().names.iter().enumerate().filter(|(_, n)| n.starts_with("ctx_")).map(|(i, _)| i);
         let ranges = l.context_v2.clone().chain(l.context_v3.clone()).chain(l.context_v4.clone());
         assert!(ctx.eq(ranges), "the context ranges hold the ctx_ names");

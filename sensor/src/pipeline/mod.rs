@@ -3,8 +3,8 @@
 //! [`FlowPipeline`] (decode and flow table) is the per-packet path shared by `extract`, `replay`,
 //! `baseline`, `demo`, the benchmarks and the live modes, so the training table and the sensor can
 //! never disagree on a feature. Its output — packets of interest, flow starts, records — goes to a
-//! [`FlowSink`]; the behavioural context stage is one, and the records it emits carry the features of
-//! schema `flow-v2` (flow features, then context features).
+//! [`FlowSink`]; the behavioural context stage is one, and the records it emits carry every feature of the
+//! current schema (`features::schema::current`: the flow table's, then the context stage's filled in).
 //!
 //! [`run_reader`] runs the context stage on a thread of its own ([`context_thread`]): capture, decode
 //! and flow table on one core, context on another, with records identical to those of the stage run
