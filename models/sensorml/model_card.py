@@ -204,6 +204,13 @@ Per technique:
   RPC or SMB to a DC or file server has many, to a workstation one. Until the baseline has learned
   (`learning_period_s`) that feature is missing, and a server nobody used during learning looks like a
   workstation.
+- Remote administration is attack-only in the simulator: no simulated benign host binds a remote-execution
+  RPC interface (service control, task scheduler, WMI, DCOM activation) or connects to `ADMIN$` / `C$`
+  (`rpc_exec_interfaces`, `smb_admin_share_connects`, schema `flow-v5`), so the classifier treats them
+  as strong evidence of lateral movement. On a real site, management servers (software deployment,
+  inventory over WMI, administrators' PsExec) do both every day: declare them
+  (`[alert.suppress_sources] lateral_movement = [...]`) before they flood the alert stream. Those
+  features need no baseline, which is why the short OTRF captures are detected at all.
 - The classifier does not learn from attack records that carry no evidence: an attack's Kerberos ticket
   requests at a DC, and a password spray's records before its source failed
   {train.SPRAY_MIN_FAILURES_5M} logons in 5 minutes. Those flows count as misses in the recall above.
