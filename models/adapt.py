@@ -14,7 +14,9 @@ on simulated traffic; the site's normal traffic (the usual first two weeks) deci
   3. Retrain the anomaly model (same architecture as `flow-anomaly`) on the site's flows.
   4. Re-derive thresholds for the false-alert budget on the held-out flows: the new anomaly model's,
      and the shipped classifier's per label (never lowered below the shipped thresholds: the site's
-     normal traffic can only show where the classifier needs to be stricter).
+     normal traffic can only show where the classifier needs to be stricter). The sources the config
+     suppresses for a label (`[alert.suppress_sources]`, e.g. the site's vulnerability scanner) never
+     alert that label in the sensor, so their scores do not set its threshold either.
   5. Write `flow-anomaly-site.onnx` and `flow-classifier-site.onnx` (the shipped graph with the site's
      thresholds in its manifest), goldens, a report, and sign them with the site's key
      (`sensor model keygen --out site`); print the config lines that serve them.
@@ -31,11 +33,13 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import ipaddress  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import tomllib  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -56,6 +60,20 @@ MIN_FLOWS = 2000
 
 def log(msg: str) -> None:
     print(f"[adapt] {msg}", flush=True)
+
+
+def suppressed_sources(config: Path | None) -> dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    """The config's `[alert.suppress_sources]`: per label, the source networks whose hits never alert."""
+    if config is None:
+        return {}
+    with config.open("rb") as f:
+        section = tomllib.load(f).get("alert", {}).get("suppress_sources", {})
+    return {label: [ipaddress.ip_network(p, strict=False) for p in prefixes] for label, prefixes in section.items()}
+
+
+def from_networks(src_ips: pd.Series, networks: list) -> np.ndarray:
+    """Per row, whether its source address is in one of `networks`."""
+    return src_ips.map(lambda a: any(ipaddress.ip_address(a) in n for n in networks)).to_numpy(bool)
 
 
 def main() -> int:
@@ -82,6 +100,12 @@ def main() -> int:
         if not Path(p).is_file():
             log(f"error: {p}: no such file")
             return 2
+
+    try:
+        suppress = suppressed_sources(config)
+    except (tomllib.TOMLDecodeError, ValueError, TypeError) as e:
+        log(f"error: {config}: [alert.suppress_sources]: {e}")
+        return 2
 
     schema = sensor.schema()
     work = Path(tempfile.mkdtemp(prefix="sensor-adapt-"))
@@ -128,6 +152,12 @@ def main() -> int:
 
     held_df = df[held].assign(label="benign", attack="", scenario="", capture="site")
     keys = {lab: p_held[:, LABELS.index(lab)] for lab in ALERT_LABELS} | {"anomaly": s_held}
+    for label, networks in suppress.items():
+        if label in keys:
+            mask = from_networks(held_df.src_ip, networks)
+            keys[label] = np.where(mask, 0.0, keys[label])
+            log(f"[alert.suppress_sources] {label}: {int(mask.sum())} held-out records from "
+                f"{', '.join(map(str, networks))} do not set its threshold")
     flows = flow_scores(held_df, keys)
     share = args.budget / len(keys)
     thr, rows = {}, []

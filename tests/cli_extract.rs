@@ -504,7 +504,9 @@ fn lateral_movement_captures_show_their_rpc_interfaces_and_admin_shares() {
         let (records, _) = common::cli_records_of(&pcap);
         let finals: Vec<&FlowRecord> = records.iter().filter(|r| r.kind == sensor::flow::RecordKind::Final).collect();
         let movement = |r: &&&FlowRecord| ws(r.src_ip()) && ws(r.dst_ip()) && r.key.proto == 6;
-        let sum = |rs: &mut dyn Iterator<Item = &&FlowRecord>, name: &str| rs.map(|r| col(r, name)).filter(|v| !v.is_nan()).sum::<f64>();
+        let sum = |rs: &mut dyn Iterator<Item = &&FlowRecord>, name: &str| {
+            rs.map(|r| col(r, name)).filter(|v| !v.is_nan()).sum::<f64>()
+        };
         let exec = sum(&mut finals.iter().filter(movement), "rpc_exec_interfaces");
         let shares = sum(&mut finals.iter().filter(movement), "smb_admin_share_connects");
         let to_dc = |r: &&&FlowRecord| r.dst_ip().to_string() == "172.18.38.5";

@@ -117,6 +117,10 @@ fn site_adaptation_retrains_and_signs_with_the_site_key() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let models = dir.path().join("site-models");
+    // The site declares its whole 10/8 a lateral_movement source to suppress: no held-out record may
+    // then set that threshold, which stays the shipped one.
+    let site_config =
+        write_file(dir.path(), "adapt.toml", "[alert.suppress_sources]\nlateral_movement = [\"10.0.0.0/8\"]\n");
     let log = run_py(
         "adapt.py",
         &[
@@ -130,9 +134,22 @@ fn site_adaptation_retrains_and_signs_with_the_site_key() {
             models.as_os_str(),
             "--epochs".as_ref(),
             "5".as_ref(),
+            "--config".as_ref(),
+            site_config.as_os_str(),
         ],
     );
     assert!(log.contains("threshold anomaly:"), "{log}");
+    let suppressed = log
+        .lines()
+        .find_map(|l| l.strip_prefix("[adapt] [alert.suppress_sources] lateral_movement: "))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no suppression line:\n{log}"));
+    assert!(suppressed > 0, "{log}");
+    let lm_line = log.lines().find(|l| l.starts_with("[adapt] threshold lateral_movement:")).unwrap();
+    assert!(lm_line.contains("held-out flows reach it") && lm_line.contains("(shipped "), "{lm_line}");
+    let site_t: &str = lm_line.split_whitespace().nth(3).unwrap();
+    let shipped_t = lm_line.split("(shipped ").nth(1).unwrap().split(';').next().unwrap();
+    assert_eq!(site_t, shipped_t, "a fully suppressed label keeps the shipped threshold: {lm_line}");
     let config = write_file(dir.path(), "site.toml", &format!("[models]\ntrusted_keys = [{:?}]\n", public.trim()));
     for name in ["flow-anomaly-site", "flow-classifier-site"] {
         let checked = check_signed_model(&models.join(format!("{name}.onnx")), Some(&config));
