@@ -508,18 +508,22 @@ fn lateral_movement_captures_show_their_rpc_interfaces_and_admin_shares() {
             rs.map(|r| col(r, name)).filter(|v| !v.is_nan()).sum::<f64>()
         };
         let exec = sum(&mut finals.iter().filter(movement), "rpc_exec_interfaces");
+        let calls = sum(&mut finals.iter().filter(movement), "rpc_exec_calls");
         let shares = sum(&mut finals.iter().filter(movement), "smb_admin_share_connects");
         let to_dc = |r: &&&FlowRecord| r.dst_ip().to_string() == "172.18.38.5";
         assert_eq!(sum(&mut finals.iter().filter(to_dc), "rpc_exec_interfaces"), 0.0, "{name}");
+        assert_eq!(sum(&mut finals.iter().filter(to_dc), "rpc_exec_calls"), 0.0, "{name}");
         assert_eq!(sum(&mut finals.iter().filter(to_dc), "smb_admin_share_connects"), 0.0, "{name}");
+        // Service control creates and starts a service; the task scheduler registers a task; WMI
+        // calls ExecMethod.
         let want = if name.starts_with("covenant_copy_smb") {
-            (0.0, 1.0)
+            (0.0, 0.0, 1.0)
         } else if name.starts_with("empire_psremoting") {
-            (0.0, 0.0)
+            (0.0, 0.0, 0.0)
         } else {
-            (exec.max(1.0), 0.0)
+            (exec.max(1.0), calls.max(1.0), 0.0)
         };
-        assert_eq!((exec, shares), want, "{name}: remote-execution interfaces, admin-share connects");
+        assert_eq!((exec, calls, shares), want, "{name}: execution interfaces, execution calls, admin-share connects");
         for r in &finals {
             let to_broadcast = r.dst_ip().to_string() == "172.18.39.255";
             assert_eq!(r.delivery == sensor::decode::Delivery::Broadcast, to_broadcast, "{name}: {:?}", r.dst_ip());

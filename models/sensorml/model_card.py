@@ -206,11 +206,14 @@ Per technique:
   workstation.
 - Remote administration is attack-only in the simulator: no simulated benign host binds a remote-execution
   RPC interface (service control, task scheduler, WMI, DCOM activation) or connects to `ADMIN$` / `C$`
-  (`rpc_exec_interfaces`, `smb_admin_share_connects`, schema `flow-v5`), so the classifier treats them
-  as strong evidence of lateral movement. On a real site, management servers (software deployment,
-  inventory over WMI, administrators' PsExec) do both every day: declare them
+  (`rpc_exec_interfaces`, `rpc_exec_calls`, `smb_admin_share_connects`, schema `flow-v5`), so the
+  classifier treats them as strong evidence of lateral movement. On a real site, management servers
+  (software deployment, inventory over WMI, administrators' PsExec) do both every day: declare them
   (`[alert.suppress_sources] lateral_movement = [...]`) before they flood the alert stream. Those
-  features need no baseline, which is why the short OTRF captures are detected at all.
+  features need no baseline, which is why the short OTRF captures are detected at all; and the OTRF
+  detections rest on this: trained with a benign WMI inventory in the simulator, the same pipeline
+  detected 1 of 24 OTRF movement flows, the trees leaning on the simulator's packet timing and sizes
+  instead (measured 2026-11-22, not shipped).
 - The classifier does not learn from attack records that carry no evidence: an attack's Kerberos ticket
   requests at a DC, and a password spray's records before its source failed
   {train.SPRAY_MIN_FAILURES_5M} logons in 5 minutes. Those flows count as misses in the recall above.

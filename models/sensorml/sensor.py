@@ -60,7 +60,7 @@ class Sensor:
         """The build's feature schema, or an older one it still serves (each is a prefix of the current
         one); the hash algorithm is checked against the hash the binary prints."""
         lines = [l.strip() for l in self._run("extract", "--schema", capture=True).splitlines() if l.strip()]
-        head = lines[0].split()  # "# schema flow-v5 sha256:<hex> (165 features)"
+        head = lines[0].split()  # "# schema flow-v5 sha256:<hex> (166 features)"
         if head[:2] != ["#", "schema"] or not head[3].startswith("sha256:"):
             raise RuntimeError(f"unexpected schema line from {self.binary}: {lines[0]}")
         current_id, current_hash = head[2], head[3].removeprefix("sha256:")

@@ -13,6 +13,13 @@
 //! - `rpc_exec_interfaces`: binds and alter-contexts whose first presentation context names a
 //!   remote-execution interface ([`EXEC_INTERFACES`]), plus endpoint-mapper `ept_map` requests (opnum 3)
 //!   that ask where one listens: the first step of the same techniques over TCP.
+//! - `rpc_exec_calls`: requests (first fragments) of an operation that runs something, on a
+//!   presentation context bound to its interface: creating, reconfiguring or starting a service
+//!   (svcctl), registering or running a scheduled task (ITaskSchedulerService), adding an AT job
+//!   (ATSVC), executing a WMI method (IWbemServices::ExecMethod). The opnum and context id of a request
+//!   are in clear even when its stub is sealed, so this tells a management server's WMI inventory
+//!   (ExecQuery) from remote execution over the very same binds. The flow remembers the contexts
+//!   bound to these interfaces, at most [`MAX_CONTEXTS`] (newest kept).
 //! - `smb_admin_share_connects`: SMB2 TREE_CONNECT requests (MS-SMB2 §2.2.9) to `ADMIN$` or a drive
 //!   share (`C$`, one letter and `$`).
 //!
@@ -22,10 +29,11 @@
 //!   sends; a big-endian PDU is not read), a fragment length of at least the header.
 //! - SMB2 (445, 139): the 4-byte session header and the first SMB2 header of the chain (sync or async,
 //!   as in [`super::auth`]); a TREE_CONNECT request is read for its path, a WRITE request (§2.2.21, to a
-//!   named pipe) for a DCE/RPC PDU at its data offset. Encrypted SMB3 (`0xFD 'SMB'`) hides both.
+//!   named pipe) and an IOCTL request FSCTL_PIPE_TRANSCEIVE (§2.2.31) for a DCE/RPC PDU at their data
+//!   offset. Encrypted SMB3 (`0xFD 'SMB'`) hides all three.
 //!
 //! Work per packet is bounded (a header check, at most a 200-byte scan of an `ept_map` stub, no
-//! allocation), every access is checked, and the state is 10 bytes. Counts saturate at `u16::MAX`.
+//! allocation), every access is checked, and the state is 24 bytes. Counts saturate at `u16::MAX`.
 
 use super::auth::{
     NETBIOS_SESSION_PORT, SESSION_HEADER_LEN, SMB_DIRECT_PORT, SMB2_FLAGS_SERVER_TO_REDIR, SMB2_HEADER_LEN,
@@ -47,6 +55,7 @@ const fn uuid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Uuid {
 /// ATSVC), WMI (IWbemLevel1Login, IWbemServices) and DCOM remote activation (IRemoteSCMActivator /
 /// ISystemActivator, through which WMI and the MMC20 and ShellWindows techniques start).
 pub const EXEC_INTERFACES: [Uuid; 6] = [
+    // svcctl, ITaskSchedulerService, ATSVC, IWbemLevel1Login, IWbemServices, ISystemActivator
     uuid(0x367a_bb81, 0x9844, 0x35f1, [0xad, 0x32, 0x98, 0xf0, 0x38, 0x00, 0x10, 0x03]),
     uuid(0x86d3_5949, 0x83c9, 0x4044, [0xb4, 0x24, 0xdb, 0x36, 0x32, 0x31, 0xfd, 0x0c]),
     uuid(0x1ff7_0682, 0x0a51, 0x30e8, [0x07, 0x6d, 0x74, 0x0b, 0xe8, 0xce, 0xe9, 0x8b]),
@@ -55,6 +64,26 @@ pub const EXEC_INTERFACES: [Uuid; 6] = [
     uuid(0x0000_01a0, 0x0000, 0x0000, [0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46]),
 ];
 
+/// Per entry of [`EXEC_INTERFACES`], the operations that run something (opnums).
+const EXEC_OPERATIONS: [&[u16]; 6] = [
+    // RChangeServiceConfigW, RCreateServiceW, RStartServiceW, RChangeServiceConfigA, RCreateServiceA,
+    // RStartServiceA, RCreateServiceWOW64A and W, RCreateWowService (MS-SCMR 3.1.4).
+    &[11, 12, 19, 23, 24, 31, 44, 45, 60],
+    // SchRpcRegisterTask, SchRpcRun (MS-TSCH 3.2.5.4).
+    &[1, 12],
+    // NetrJobAdd (MS-TSCH 3.2.5.2).
+    &[0],
+    // IWbemLevel1Login: logon only.
+    &[],
+    // IWbemServices::ExecMethod, ExecMethodAsync (MS-WMI 3.1.4.3).
+    &[24, 25],
+    // Activation only.
+    &[],
+];
+
+/// Presentation contexts bound to an execution interface that a flow remembers.
+pub const MAX_CONTEXTS: usize = 4;
+
 const EPM_PORT: u16 = 135;
 const DYNAMIC_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 
@@ -62,12 +91,18 @@ const PDU_HEADER_LEN: usize = 16;
 const PTYPE_REQUEST: u8 = 0;
 const PTYPE_BIND: u8 = 11;
 const PTYPE_ALTER_CONTEXT: u8 = 14;
+const PFC_FIRST_FRAG: u8 = 0x01;
 /// `ept_map` (C706 appendix O).
 const EPT_MAP: u16 = 3;
-/// Where a bind's first abstract syntax starts: header, max_xmit_frag, max_recv_frag, assoc_group_id,
-/// n_context_elem and padding, p_cont_id, n_transfer_syn and padding.
-const BIND_FIRST_INTERFACE: usize = PDU_HEADER_LEN + 8 + 4 + 4;
-/// A request's opnum: header, alloc_hint, p_cont_id.
+/// Where a bind's context list starts (n_context_elem): header, max_xmit_frag, max_recv_frag,
+/// assoc_group_id.
+const BIND_CONTEXTS: usize = PDU_HEADER_LEN + 8;
+/// A context element before its transfer syntaxes: p_cont_id, n_transfer_syn and padding, the abstract
+/// syntax (UUID and version).
+const CONTEXT_ELEMENT: usize = 4 + 20;
+const TRANSFER_SYNTAX: usize = 20;
+/// A request's context id and opnum: after the header and alloc_hint.
+const REQUEST_CONTEXT: usize = PDU_HEADER_LEN + 4;
 const REQUEST_OPNUM: usize = PDU_HEADER_LEN + 6;
 /// A request stub starts after the header, alloc_hint, p_cont_id and opnum (no object UUID: flag 0x80).
 const REQUEST_STUB: usize = PDU_HEADER_LEN + 8;
@@ -80,6 +115,9 @@ const EPT_MAP_SCAN: usize = 200;
 
 const SMB2_TREE_CONNECT: u16 = 0x0003;
 const SMB2_WRITE: u16 = 0x0009;
+const SMB2_IOCTL: u16 = 0x000B;
+const IOCTL_REQUEST_SIZE: u16 = 57;
+const FSCTL_PIPE_TRANSCEIVE: u32 = 0x0011_C017;
 const TREE_CONNECT_REQUEST_SIZE: u16 = 9;
 const WRITE_REQUEST_SIZE: u16 = 49;
 
@@ -97,13 +135,23 @@ enum Framing {
 pub struct RpcFeatures {
     binds: u16,
     exec_interfaces: u16,
+    exec_calls: u16,
     admin_shares: u16,
     server_port: u16,
     framing: Framing,
+    /// Contexts bound to an execution interface: their ids and their interfaces' places in
+    /// [`EXEC_INTERFACES`] (`NO_CONTEXT` when the slot is empty); `next` is the slot the next one takes
+    /// (round robin). Two arrays rather than pairs: the state is in every flow table slot.
+    context_ids: [u16; MAX_CONTEXTS],
+    context_kinds: [u8; MAX_CONTEXTS],
+    next: u8,
 }
 
+const NO_CONTEXT: u8 = u8::MAX;
+
 impl RpcFeatures {
-    pub const NAMES: &'static [&'static str] = &["rpc_binds", "rpc_exec_interfaces", "smb_admin_share_connects"];
+    pub const NAMES: &'static [&'static str] =
+        &["rpc_binds", "rpc_exec_interfaces", "rpc_exec_calls", "smb_admin_share_connects"];
 
     /// State for a TCP flow whose first packet has `transport`, if the flow carries this family: SMB or
     /// the endpoint mapper on either port (a capture may start with the server's packet), a dynamic
@@ -111,8 +159,17 @@ impl RpcFeatures {
     #[inline(never)]
     pub fn for_flow(transport: &Transport) -> Option<RpcFeatures> {
         let Transport::Tcp { src_port, dst_port, .. } = *transport else { return None };
-        let new =
-            |framing, server_port| RpcFeatures { binds: 0, exec_interfaces: 0, admin_shares: 0, server_port, framing };
+        let new = |framing, server_port| RpcFeatures {
+            binds: 0,
+            exec_interfaces: 0,
+            exec_calls: 0,
+            admin_shares: 0,
+            server_port,
+            framing,
+            context_ids: [0; MAX_CONTEXTS],
+            context_kinds: [NO_CONTEXT; MAX_CONTEXTS],
+            next: 0,
+        };
         if let Some(p) = [SMB_DIRECT_PORT, NETBIOS_SESSION_PORT].into_iter().find(|&p| p == dst_port || p == src_port) {
             return Some(new(Framing::Smb2, p));
         }
@@ -135,6 +192,7 @@ impl RpcFeatures {
                     self.admin_shares = self.admin_shares.saturating_add(u16::from(is_admin_share(path)));
                 }
                 Some(Smb2Request::Write { data }) => self.pdu(data, false),
+                Some(Smb2Request::Transceive { input }) => self.pdu(input, false),
                 None => {}
             },
         }
@@ -151,7 +209,11 @@ impl RpcFeatures {
         let interface = match ptype {
             PTYPE_BIND | PTYPE_ALTER_CONTEXT => {
                 self.binds = self.binds.saturating_add(1);
-                bytes.get(BIND_FIRST_INTERFACE..BIND_FIRST_INTERFACE + 16)
+                self.bind(bytes)
+            }
+            PTYPE_REQUEST if flags & PFC_FIRST_FRAG != 0 && self.is_exec_call(bytes) => {
+                self.exec_calls = self.exec_calls.saturating_add(1);
+                None
             }
             PTYPE_REQUEST if mapper && flags & PFC_OBJECT_UUID == 0 && le16(bytes, REQUEST_OPNUM) == Some(EPT_MAP) => {
                 let stub = &bytes[REQUEST_STUB.min(bytes.len())..];
@@ -167,10 +229,41 @@ impl RpcFeatures {
         }
     }
 
+    /// Remembers the contexts a bind or alter-context offers for execution interfaces (every element
+    /// captured, at most [`MAX_CONTEXTS`] read); returns the first element's interface.
+    fn bind<'a>(&mut self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        let count = usize::from(*bytes.get(BIND_CONTEXTS)?);
+        let mut at = BIND_CONTEXTS + 4;
+        let first = bytes.get(at + 4..at + 20);
+        for _ in 0..count.min(MAX_CONTEXTS) {
+            let (Some(id), Some(&transfers), Some(uuid)) =
+                (le16(bytes, at), bytes.get(at + 2), bytes.get(at + 4..at + 20))
+            else {
+                break;
+            };
+            if let Some(kind) = EXEC_INTERFACES.iter().position(|e| e[..] == *uuid) {
+                let slot = usize::from(self.next);
+                (self.context_ids[slot], self.context_kinds[slot]) = (id, kind as u8);
+                self.next = (self.next + 1) % MAX_CONTEXTS as u8;
+            }
+            at += CONTEXT_ELEMENT + TRANSFER_SYNTAX * usize::from(transfers);
+        }
+        first
+    }
+
+    /// Whether a request calls an operation that runs something, on a context bound to its interface.
+    fn is_exec_call(&self, bytes: &[u8]) -> bool {
+        let (Some(id), Some(opnum)) = (le16(bytes, REQUEST_CONTEXT), le16(bytes, REQUEST_OPNUM)) else { return false };
+        self.context_ids.iter().zip(self.context_kinds).any(|(&bound, kind)| {
+            bound == id && EXEC_OPERATIONS.get(usize::from(kind)).is_some_and(|ops| ops.contains(&opnum))
+        })
+    }
+
     /// Writes the features in [`Self::NAMES`] order; `out.len()` must equal `NAMES.len()`.
     pub fn write(&self, out: &mut [f64]) {
         debug_assert_eq!(out.len(), Self::NAMES.len());
-        for (slot, value) in out.iter_mut().zip([self.binds, self.exec_interfaces, self.admin_shares]) {
+        for (slot, value) in out.iter_mut().zip([self.binds, self.exec_interfaces, self.exec_calls, self.admin_shares])
+        {
             *slot = f64::from(value);
         }
     }
@@ -183,16 +276,19 @@ enum Smb2Request<'a> {
     TreeConnect { path: &'a [u8] },
     /// The written data, as captured.
     Write { data: &'a [u8] },
+    /// The input of a named pipe's transceive, as captured.
+    Transceive { input: &'a [u8] },
 }
 
-/// Reads the first SMB2 request of a TCP payload, if it is a TREE_CONNECT or a WRITE.
+/// Reads the first SMB2 request of a TCP payload, if it is a TREE_CONNECT, a WRITE or a pipe
+/// transceive.
 fn smb2_request(payload: &[u8]) -> Option<Smb2Request<'_>> {
     let (&[zero, ..], smb) = payload.split_first_chunk::<SESSION_HEADER_LEN>()?;
     if zero != 0 || smb.get(..4)? != SMB2_PROTOCOL_ID || le16(smb, 4)? != SMB2_HEADER_LEN as u16 {
         return None;
     }
     let command = le16(smb, 12)?;
-    let flags = u32::from_le_bytes(*smb.get(16..20)?.first_chunk::<4>()?);
+    let flags = le32(smb, 16)?;
     if flags & SMB2_FLAGS_SERVER_TO_REDIR != 0 {
         return None;
     }
@@ -208,9 +304,13 @@ fn smb2_request(payload: &[u8]) -> Option<Smb2Request<'_>> {
             Some(Smb2Request::TreeConnect { path })
         }
         SMB2_WRITE if le16(smb, body)? == WRITE_REQUEST_SIZE => {
-            let len = u32::from_le_bytes(*smb.get(body + 4..body + 8)?.first_chunk::<4>()?);
-            let data = slice(le16(smb, body + 2)?, usize::try_from(len).ok()?)?;
+            let data = slice(le16(smb, body + 2)?, usize::try_from(le32(smb, body + 4)?).ok()?)?;
             Some(Smb2Request::Write { data })
+        }
+        SMB2_IOCTL if le16(smb, body)? == IOCTL_REQUEST_SIZE && le32(smb, body + 4)? == FSCTL_PIPE_TRANSCEIVE => {
+            let offset = u16::try_from(le32(smb, body + 24)?).ok()?;
+            let input = slice(offset, usize::try_from(le32(smb, body + 28)?).ok()?)?;
+            Some(Smb2Request::Transceive { input })
         }
         _ => None,
     }
@@ -240,6 +340,10 @@ fn is_admin_share(path: &[u8]) -> bool {
 
 fn le16(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(*bytes.get(at..at.checked_add(2)?)?.first_chunk::<2>()?))
+}
+
+fn le32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(*bytes.get(at..at.checked_add(4)?)?.first_chunk::<4>()?))
 }
 
 #[cfg(test)]
@@ -308,6 +412,41 @@ mod tests {
         out
     }
 
+    /// A request on context `context` for `opnum` with `flags` (0x03: a whole call in one fragment;
+    /// 0x80: an object UUID follows, as in DCOM), 40 stub bytes.
+    fn request(context: u16, opnum: u16, flags: u8) -> Vec<u8> {
+        let mut body = vec![40, 0, 0, 0];
+        body.extend_from_slice(&context.to_le_bytes());
+        body.extend_from_slice(&opnum.to_le_bytes());
+        if flags & PFC_OBJECT_UUID != 0 {
+            body.extend_from_slice(&[0x11; 16]);
+        }
+        body.extend_from_slice(&[0; 40]);
+        let mut pdu = header(PTYPE_REQUEST, body.len());
+        pdu[3] = flags;
+        pdu.extend_from_slice(&body);
+        pdu
+    }
+
+    /// `bind` with the context id `context` instead of 0.
+    fn bind_on(ptype: u8, iface: Uuid, context: u16) -> Vec<u8> {
+        let mut pdu = bind(ptype, iface);
+        pdu[BIND_CONTEXTS + 4..BIND_CONTEXTS + 6].copy_from_slice(&context.to_le_bytes());
+        pdu
+    }
+
+    /// An IOCTL FSCTL_PIPE_TRANSCEIVE whose input, `data`, starts at offset 120 (64 + 56).
+    fn transceive(data: &[u8]) -> Vec<u8> {
+        let mut body = vec![57, 0, 0, 0];
+        body.extend_from_slice(&FSCTL_PIPE_TRANSCEIVE.to_le_bytes());
+        body.extend_from_slice(&[0x22; 16]);
+        body.extend_from_slice(&120u32.to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.resize(56, 0);
+        body.extend_from_slice(data);
+        smb2(SMB2_IOCTL, &body)
+    }
+
     fn tree_connect(path: &str) -> Vec<u8> {
         let utf16: Vec<u8> = path.encode_utf16().flat_map(u16::to_le_bytes).collect();
         let mut body = vec![9, 0, 0, 0];
@@ -327,8 +466,8 @@ mod tests {
         smb2(SMB2_WRITE, &body)
     }
 
-    fn counts(f: &RpcFeatures) -> [f64; 3] {
-        let mut out = [f64::NAN; 3];
+    fn counts(f: &RpcFeatures) -> [f64; 4] {
+        let mut out = [f64::NAN; 4];
         f.write(&mut out);
         out
     }
@@ -346,7 +485,7 @@ mod tests {
         assert_eq!(framing(tcp(135, 50_000)), Some((Framing::Direct, 135)));
         assert_eq!(framing(tcp(443, 50_000)), Some((Framing::Direct, 50_000)));
         assert_eq!(framing(Transport::Udp { src_port: 50_000, dst_port: 135 }), None);
-        assert_eq!(counts(&RpcFeatures::for_flow(&tcp(50_000, 135)).unwrap()), [0.0; 3]);
+        assert_eq!(counts(&RpcFeatures::for_flow(&tcp(50_000, 135)).unwrap()), [0.0; 4]);
     }
 
     #[test]
@@ -354,9 +493,9 @@ mod tests {
         let mut mapper = RpcFeatures::for_flow(&tcp(50_000, 135)).unwrap();
         mapper.update(135, &bind(PTYPE_BIND, EPM));
         mapper.update(135, &ept_map(SVCCTL));
-        assert_eq!(counts(&mapper), [1.0, 1.0, 0.0], "a bind to the mapper, a lookup of svcctl");
+        assert_eq!(counts(&mapper), [1.0, 1.0, 0.0, 0.0], "a bind to the mapper, a lookup of svcctl");
         mapper.update(135, &ept_map(EPM));
-        assert_eq!(counts(&mapper), [1.0, 1.0, 0.0], "a lookup of another interface");
+        assert_eq!(counts(&mapper), [1.0, 1.0, 0.0, 0.0], "a lookup of another interface");
 
         let mut service = RpcFeatures::for_flow(&tcp(50_000, 49_671)).unwrap();
         service.update(49_671, &bind(PTYPE_BIND, ITASK_SCHEDULER));
@@ -365,7 +504,42 @@ mod tests {
         service.update(49_671, &ept_map(SVCCTL));
         // The server's answers are not read.
         service.update(50_000, &bind(PTYPE_BIND, SVCCTL));
-        assert_eq!(counts(&service), [2.0, 2.0, 0.0]);
+        assert_eq!(counts(&service), [2.0, 2.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn execution_calls_on_their_bound_context() {
+        const IWBEM_SERVICES: Uuid = EXEC_INTERFACES[4];
+        // WMI: the IWbemServices context is added by an alter-context (id 5); ExecMethod (24) runs,
+        // ExecQuery (20) reads. DCOM requests carry an object UUID.
+        let mut wmi = RpcFeatures::for_flow(&tcp(50_000, 50_937)).unwrap();
+        wmi.update(50_937, &bind_on(PTYPE_BIND, EPM, 0));
+        wmi.update(50_937, &bind_on(PTYPE_ALTER_CONTEXT, IWBEM_SERVICES, 5));
+        wmi.update(50_937, &request(5, 20, 0x83));
+        assert_eq!(counts(&wmi), [2.0, 1.0, 0.0, 0.0], "inventory");
+        wmi.update(50_937, &request(5, 24, 0x81));
+        // The call's later fragment, the same opnum on an unbound context, and on the EPM context.
+        wmi.update(50_937, &request(5, 24, 0x82));
+        wmi.update(50_937, &request(6, 24, 0x83));
+        wmi.update(50_937, &request(0, 24, 0x83));
+        assert_eq!(counts(&wmi), [2.0, 1.0, 1.0, 0.0], "one ExecMethod");
+
+        // The task scheduler on context 1: SchRpcRegisterTask (1) and SchRpcRun (12).
+        let mut task = RpcFeatures::for_flow(&tcp(50_000, 49_671)).unwrap();
+        task.update(49_671, &bind_on(PTYPE_BIND, ITASK_SCHEDULER, 1));
+        for opnum in [0, 1, 12, 13] {
+            task.update(49_671, &request(1, opnum, 0x03));
+        }
+        assert_eq!(counts(&task)[2], 2.0);
+
+        // Only the newest MAX_CONTEXTS bound contexts are remembered.
+        let mut many = RpcFeatures::for_flow(&tcp(50_000, 49_671)).unwrap();
+        for id in 0..=MAX_CONTEXTS as u16 {
+            many.update(49_671, &bind_on(PTYPE_ALTER_CONTEXT, SVCCTL, id));
+        }
+        many.update(49_671, &request(0, 12, 0x03));
+        many.update(49_671, &request(MAX_CONTEXTS as u16, 12, 0x03));
+        assert_eq!(counts(&many)[2], 1.0);
     }
 
     #[test]
@@ -383,7 +557,7 @@ mod tests {
         for pdu in [big_endian, version_4, short_fragment, object_uuid, b"GET / HTTP/1.1\r\n".to_vec()] {
             f.update(135, &pdu);
         }
-        assert_eq!(counts(&f), [0.0; 3]);
+        assert_eq!(counts(&f), [0.0; 4]);
     }
 
     #[test]
@@ -392,10 +566,14 @@ mod tests {
         for path in ["\\\\WS6\\IPC$", "\\\\WS6\\ADMIN$", "\\\\ws6.corp.example\\c$", "\\\\WS6\\CC$", "\\\\WS6\\share"] {
             f.update(445, &tree_connect(path));
         }
-        assert_eq!(counts(&f), [0.0, 0.0, 2.0], "ADMIN$ and c$ only");
+        assert_eq!(counts(&f), [0.0, 0.0, 0.0, 2.0], "ADMIN$ and c$ only");
         f.update(445, &write(&bind(PTYPE_BIND, SVCCTL)));
         f.update(445, &write(b"plain file data, not a PDU"));
-        assert_eq!(counts(&f), [1.0, 1.0, 2.0]);
+        assert_eq!(counts(&f), [1.0, 1.0, 0.0, 2.0]);
+        // RCreateServiceW through the pipe's transceive, then ROpenSCManagerW (not an execution).
+        f.update(445, &transceive(&request(0, 12, 0x03)));
+        f.update(445, &transceive(&request(0, 15, 0x03)));
+        assert_eq!(counts(&f), [1.0, 1.0, 1.0, 2.0]);
         // The server's response to a TREE_CONNECT has the SERVER_TO_REDIR flag.
         let mut response = tree_connect("\\\\WS6\\ADMIN$");
         response[4 + 16] |= 1;
@@ -404,7 +582,7 @@ mod tests {
         let mut sealed = write(&bind(PTYPE_BIND, SVCCTL));
         sealed[4] = 0xFD;
         f.update(445, &sealed);
-        assert_eq!(counts(&f), [1.0, 1.0, 2.0]);
+        assert_eq!(counts(&f), [1.0, 1.0, 1.0, 2.0]);
     }
 
     #[test]
@@ -412,15 +590,19 @@ mod tests {
         let messages = [
             bind(PTYPE_BIND, SVCCTL),
             ept_map(SVCCTL),
+            request(0, 12, 0x83),
             write(&bind(PTYPE_BIND, SVCCTL)),
+            transceive(&request(0, 12, 0x03)),
             tree_connect("\\\\WS6\\ADMIN$"),
         ];
         for m in &messages {
             for cut in 0..=m.len() {
                 for port in [135, 445] {
                     let mut f = RpcFeatures::for_flow(&tcp(50_000, port)).unwrap();
+                    f.update(port, &transceive(&bind(PTYPE_BIND, SVCCTL)));
+                    f.update(port, &bind(PTYPE_BIND, SVCCTL));
                     f.update(port, &m[..cut]);
-                    assert!(counts(&f).iter().all(|&c| c <= 1.0));
+                    assert!(counts(&f).iter().all(|&c| c <= 2.0));
                 }
             }
         }
@@ -432,7 +614,7 @@ mod tests {
         let mut f = RpcFeatures::for_flow(&tcp(50_000, 445)).unwrap();
         f.update(445, &inside);
         f.update(445, &past);
-        assert_eq!(counts(&f), [0.0; 3]);
+        assert_eq!(counts(&f), [0.0; 4]);
     }
 
     #[test]

@@ -235,8 +235,11 @@ mod tests {
     fn v5_extends_v4_with_rpc() {
         let (v4, v5) = (flow_v4(), flow_v5());
         assert_eq!(&v5.names[..v4.len()], &v4.names[..]);
-        assert_eq!(&v5.names[v4.len()..], ["rpc_binds", "rpc_exec_interfaces", "smb_admin_share_connects"]);
-        assert_eq!(v5.len(), 165);
+        assert_eq!(
+            &v5.names[v4.len()..],
+            ["rpc_binds", "rpc_exec_interfaces", "rpc_exec_calls", "smb_admin_share_connects"]
+        );
+        assert_eq!(v5.len(), 166);
         let mut seen = std::collections::HashSet::new();
         assert!(v5.names.iter().all(|n| seen.insert(n)), "duplicate names in flow-v5");
         // Pinned: flow-v4 models record this hash; adding v5 must not change it.
