@@ -16,6 +16,11 @@
 //! NaN threshold. A missing value (NaN) fails a node unless the node sends missing values to its true
 //! child; those nodes are kept in a second list per feature. The exit leaves are exactly those of the
 //! walk, so the scores, summed in tree order, are the same bits.
+//!
+//! The exit leaf of a tree is looked up in a per-tree table padded to a power of two leaves (the
+//! padding repeats the last leaf). The weights of a block of rows' exit leaves are added tree by tree
+//! across the rows, so the additions of different rows are independent instead of one chain through
+//! memory; each row's classes still get their weights in tree order.
 
 use super::trees::Step;
 
@@ -48,8 +53,10 @@ pub(super) struct QuickScorer {
     thresholds: Vec<f32>,
     cuts: Vec<Cut>,
     nan_cuts: Vec<Cut>,
-    /// Per tree, the laid-out steps of its leaves, left to right: `leaves[leaf_starts[t]..]`.
-    leaf_starts: Vec<u32>,
+    /// Leaves a tree has room for in `leaves`: a power of two, at least the largest tree's leaves.
+    leaf_stride: usize,
+    /// Per tree, the laid-out steps of its leaves, left to right, from `leaves[tree * leaf_stride]`; the
+    /// rest of its `leaf_stride` repeat its last leaf.
     leaves: Vec<u32>,
     /// Per leaf (as `leaves`), its one (class, weight), when every leaf has exactly one (LightGBM,
     /// XGBoost multiclass: a tree per class): the scores without looking the leaf's weights up.
@@ -91,7 +98,7 @@ impl QuickScorer {
         for (tree, &root) in roots.iter().enumerate() {
             let tree = u32::try_from(tree).ok()?;
             let first_leaf = leaves.len();
-            leaf_starts.push(u32::try_from(first_leaf).ok()?);
+            leaf_starts.push(first_leaf);
             // Depth first, true child first: the leaves come out left to right.
             let mut stack = vec![Visit::Node(root)];
             while let Some(visit) = stack.pop() {
@@ -129,7 +136,10 @@ impl QuickScorer {
                 }
             }
         }
-        leaf_starts.push(u32::try_from(leaves.len()).ok()?);
+        leaf_starts.push(leaves.len());
+        let leaf_stride = leaf_starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(1).next_power_of_two();
+        let leaves: Vec<u32> =
+            leaf_starts.windows(2).flat_map(|w| (w[0]..w[0] + leaf_stride).map(|i| leaves[i.min(w[1] - 1)])).collect();
         // By feature, then threshold; the order among equal thresholds does not matter (all or none).
         nodes.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         nan_nodes.sort_by_key(|n| n.0);
@@ -164,7 +174,7 @@ impl QuickScorer {
             thresholds: nodes.iter().map(|n| n.1).collect(),
             cuts: nodes.iter().map(|n| n.2).collect(),
             nan_cuts: nan_nodes.iter().map(|n| n.1).collect(),
-            leaf_starts,
+            leaf_stride,
             leaves,
         })
     }
@@ -176,26 +186,33 @@ impl QuickScorer {
     }
 
     pub(super) fn trees(&self) -> usize {
-        self.leaf_starts.len() - 1
+        self.leaves.len() / self.leaf_stride
     }
 
-    /// Adds the weights of the exit leaves `masks` name to `scores` in tree order, if every leaf has a
-    /// single weight (`false`, nothing done, otherwise).
-    pub(super) fn add_weights(&self, masks: &[u32], scores: &mut [f32]) -> bool {
+    /// The padded leaf-table index of the exit leaf of `tree` with leaf mask `mask` (the exit leaf is
+    /// never ruled out, so its bit is the lowest set; the clamp only keeps an index in the table).
+    fn exit_index(&self, tree: usize, mask: u32) -> usize {
+        tree * self.leaf_stride + (mask.trailing_zeros() as usize).min(self.leaf_stride - 1)
+    }
+
+    /// Adds the weights of the exit leaves `masks` name (laid out `[row][tree]`) to `scores` (row-major,
+    /// `classes` a row), each row's in tree order, if every leaf has a single weight (`false`, nothing
+    /// done, otherwise). Tree by tree across the rows: the additions of different rows are independent.
+    pub(super) fn add_weights(&self, masks: &[u32], scores: &mut [f32], classes: usize) -> bool {
         let Some(single) = &self.single_weights else { return false };
-        for (tree, &mask) in masks.iter().enumerate() {
-            let (first, last) = (self.leaf_starts[tree] as usize, self.leaf_starts[tree + 1] as usize - 1);
-            let (class, weight) = single[(first + mask.trailing_zeros() as usize).min(last)];
-            scores[class as usize] += weight;
+        let trees = self.trees();
+        for tree in 0..trees {
+            for (masks, scores) in masks.chunks_exact(trees).zip(scores.chunks_exact_mut(classes)) {
+                let (class, weight) = single[self.exit_index(tree, masks[tree])];
+                scores[class as usize] += weight;
+            }
         }
         true
     }
 
     /// The exit leaf (its laid-out step) of `tree` with leaf mask `mask`.
     pub(super) fn exit_leaf(&self, tree: usize, mask: u32) -> u32 {
-        // The exit leaf is never ruled out, so a bit is left within the tree's leaves.
-        let (first, last) = (self.leaf_starts[tree] as usize, self.leaf_starts[tree + 1] as usize - 1);
-        self.leaves[(first + mask.trailing_zeros() as usize).min(last)]
+        self.leaves[self.exit_index(tree, mask)]
     }
 
     /// The leaf masks of `row`, then of `row` with each `(column, value)` of `occlusions` applied, each
@@ -247,10 +264,9 @@ impl QuickScorer {
         }
     }
 
-    /// Every tree's leaf mask for `row` (see the module doc) into `masks`.
-    pub(super) fn scan(&self, row: &[f32], masks: &mut Vec<u32>) {
-        masks.clear();
-        masks.resize(self.trees(), u32::MAX);
+    /// Every tree's leaf mask for `row` (see the module doc) into `masks` (one a tree).
+    pub(super) fn scan(&self, row: &[f32], masks: &mut [u32]) {
+        masks.fill(u32::MAX);
         for f in &self.features {
             self.apply(f, row[f.feature as usize], masks);
         }

@@ -64,6 +64,10 @@ impl Step {
     }
 }
 
+/// Rows QuickScorer scores together: their leaf masks, then their weights tree by tree (see
+/// `QuickScorer::add_weights`).
+const QUICK_BLOCK: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Post {
     None,
@@ -245,32 +249,46 @@ impl TreeKernel {
         self.quick.is_some()
     }
 
-    /// Scores by QuickScorer: each row's exit leaves, then their weights in tree order (the order the
-    /// walk adds them in, so the same sums).
+    /// Scores by QuickScorer, a block of rows at a time: their exit leaves, then the leaves' weights in
+    /// tree order (the order the walk adds them in, so the same sums).
     fn score_quick(&self, quick: &QuickScorer, input: &[f32], out: &mut Vec<f32>) {
         out.clear();
-        let mut masks = Vec::new();
-        for row in input.chunks_exact(self.width) {
-            quick.scan(row, &mut masks);
-            self.push_scores(quick, &masks, out);
+        out.resize(input.len() / self.width * self.classes, 0.0);
+        let mut masks = vec![0; quick.trees() * QUICK_BLOCK];
+        for (rows, scores) in input.chunks(self.width * QUICK_BLOCK).zip(out.chunks_mut(self.classes * QUICK_BLOCK)) {
+            for (row, masks) in rows.chunks_exact(self.width).zip(masks.chunks_exact_mut(quick.trees())) {
+                quick.scan(row, masks);
+            }
+            self.add_scores(quick, &masks, scores);
         }
     }
 
-    /// Appends the scores of the exit leaves `masks` name: the base, the leaves' weights in tree order,
-    /// the post transform.
+    /// Appends the scores of the exit leaves `masks` name (one row).
     fn push_scores(&self, quick: &QuickScorer, masks: &[u32], out: &mut Vec<f32>) {
         let at = out.len();
-        out.extend_from_slice(&self.base);
-        let scores = &mut out[at..];
-        if !quick.add_weights(masks, scores) {
-            for (tree, &mask) in masks.iter().enumerate() {
-                let (first, end) = self.leaf_weights[quick.exit_leaf(tree, mask) as usize];
-                for &(class, w) in &self.weights[first as usize..end as usize] {
-                    scores[class as usize] += w;
+        out.resize(at + self.classes, 0.0);
+        self.add_scores(quick, masks, &mut out[at..]);
+    }
+
+    /// Sets each row of `scores` (row-major) to the scores of the exit leaves `masks` name (laid out
+    /// `[row][tree]`): the base, the leaves' weights in tree order, the post transform.
+    fn add_scores(&self, quick: &QuickScorer, masks: &[u32], scores: &mut [f32]) {
+        for row in scores.chunks_exact_mut(self.classes) {
+            row.copy_from_slice(&self.base);
+        }
+        if !quick.add_weights(masks, scores, self.classes) {
+            for (masks, row) in masks.chunks_exact(quick.trees()).zip(scores.chunks_exact_mut(self.classes)) {
+                for (tree, &mask) in masks.iter().enumerate() {
+                    let (first, end) = self.leaf_weights[quick.exit_leaf(tree, mask) as usize];
+                    for &(class, w) in &self.weights[first as usize..end as usize] {
+                        row[class as usize] += w;
+                    }
                 }
             }
         }
-        self.post_transform(scores);
+        for row in scores.chunks_exact_mut(self.classes) {
+            self.post_transform(row);
+        }
     }
 
     /// Scores `base` (one row of `width` features) and, for each `(column, value)` of `occlusions`,

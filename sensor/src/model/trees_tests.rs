@@ -7,6 +7,9 @@ use tract_onnx::pb::attribute_proto::AttributeType;
 use tract_onnx::pb::{AttributeProto, ModelProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
+/// The shipped classifier's input width: the features of its manifest (the schema's but local time).
+const SHIPPED_WIDTH: usize = 164;
+
 use super::*;
 
 const CLASSIFIER: &[u8] = include_bytes!("../../../models/test/flow-classifier-test.onnx");
@@ -587,6 +590,45 @@ fn quickscorer_gives_the_walks_bits_on_random_ensembles() {
 }
 
 #[test]
+fn quickscorer_blocks_of_any_length_give_the_walks_bits() {
+    // Batches scored a block of rows at a time: one row, a block less one, a block, a block and a partial
+    // one, several; each row's scores the same bits as the walk's and as the row scored alone.
+    let mut rng = Rng(0xb10c);
+    let values = [-1.0, 0.0, 0.5, 0.51, 1.0, 2.0, 3.0, f32::NAN, f32::INFINITY];
+    for seed in 1..=20u64 {
+        let mut e = random_ensemble(seed * 0x7f4a_7c15, 2 + (seed % 6) as i64, &["BRANCH_LEQ"]);
+        if seed % 2 == 0 {
+            e.leaves.dedup_by_key(|l| (l.0, l.1));
+        }
+        let k = TreeKernel::from_graph(&bare(attributes_of(&e)), "probs", WIDTH).unwrap();
+        assert!(k.uses_quickscorer());
+        for rows in [1, QUICK_BLOCK - 1, QUICK_BLOCK, QUICK_BLOCK + 3, 3 * QUICK_BLOCK + 5] {
+            let input: Vec<f32> = (0..rows * WIDTH).map(|_| values[rng.below(values.len() as u64) as usize]).collect();
+            let (quick, walk) = both_ways(&k, &input);
+            assert_eq!(quick.len(), rows * 3);
+            assert_eq!(bits(&quick), bits(&walk), "seed {seed}, {rows} rows");
+            for (i, row) in input.chunks(WIDTH).enumerate() {
+                let mut alone = Vec::new();
+                k.score(row, &mut alone);
+                assert_eq!(bits(&alone), bits(&quick[i * 3..i * 3 + 3]), "seed {seed}, row {i} of {rows}");
+            }
+        }
+    }
+    let shipped = include_bytes!("../../../models/shipped/flow-classifier.onnx");
+    let proto = tract_onnx::onnx().proto_model_for_read(&mut &shipped[..]).unwrap();
+    let k = TreeKernel::from_graph(proto.graph.as_ref().unwrap(), "probabilities", SHIPPED_WIDTH).unwrap();
+    let gold = golden();
+    for rows in [1, QUICK_BLOCK + 3] {
+        let input: Vec<f32> = (0..rows * SHIPPED_WIDTH)
+            .map(|i| if rng.below(5) == 0 { f32::NAN } else { gold.inputs[i % gold.inputs.len()] })
+            .collect();
+        let (quick, walk) = both_ways(&k, &input);
+        assert_eq!(quick.len(), rows * 3);
+        assert_eq!(bits(&quick), bits(&walk), "shipped, {rows} rows");
+    }
+}
+
+#[test]
 fn quickscorer_is_left_to_the_walk_when_it_does_not_apply() {
     // Another comparison than `<=`.
     let mut e = random_ensemble(7, 3, &["BRANCH_LEQ"]);
@@ -645,7 +687,7 @@ fn quickscorer_is_left_to_the_walk_when_it_does_not_apply() {
 fn quickscorer_gives_the_walks_bits_on_the_real_classifiers() {
     let shipped = include_bytes!("../../../models/shipped/flow-classifier.onnx");
     // (name, model, its width: the features of its manifest)
-    for (name, bytes, width) in [("test", CLASSIFIER, 126), ("shipped", &shipped[..], 164)] {
+    for (name, bytes, width) in [("test", CLASSIFIER, 126), ("shipped", &shipped[..], SHIPPED_WIDTH)] {
         let proto = tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).unwrap();
         let k = TreeKernel::from_graph(proto.graph.as_ref().unwrap(), "probabilities", width).unwrap();
         assert!(k.uses_quickscorer(), "{name}: LightGBM trees of at most 15 leaves");
@@ -709,7 +751,7 @@ fn occlusions_score_as_the_rows_they_stand_for() {
 fn occlusions_of_the_real_classifiers_score_as_their_rows() {
     let shipped = include_bytes!("../../../models/shipped/flow-classifier.onnx");
     let gold = golden();
-    for (name, bytes, width) in [("test", CLASSIFIER, 126), ("shipped", &shipped[..], 164)] {
+    for (name, bytes, width) in [("test", CLASSIFIER, 126), ("shipped", &shipped[..], SHIPPED_WIDTH)] {
         let proto = tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).unwrap();
         let k = TreeKernel::from_graph(proto.graph.as_ref().unwrap(), "probabilities", width).unwrap();
         for r in 0..gold.rows {
