@@ -33,7 +33,8 @@
 //!   offset. Encrypted SMB3 (`0xFD 'SMB'`) hides all three.
 //!
 //! Work per packet is bounded (a header check, at most a 200-byte scan of an `ept_map` stub, no
-//! allocation), every access is checked, and the state is 24 bytes. Counts saturate at `u16::MAX`.
+//! allocation), every access is checked, and the state is 12 bytes (it sits in every flow table slot beside the
+//! authentication family's). Counts saturate at 255.
 
 use super::auth::{
     NETBIOS_SESSION_PORT, SESSION_HEADER_LEN, SMB_DIRECT_PORT, SMB2_FLAGS_SERVER_TO_REDIR, SMB2_HEADER_LEN,
@@ -81,8 +82,9 @@ const EXEC_OPERATIONS: [&[u16]; 6] = [
     &[],
 ];
 
-/// Presentation contexts bound to an execution interface that a flow remembers.
-pub const MAX_CONTEXTS: usize = 4;
+/// Presentation contexts bound to an execution interface that a flow remembers (WMI binds two on
+/// one association: IWbemLevel1Login, then IWbemServices).
+pub const MAX_CONTEXTS: usize = 2;
 
 const EPM_PORT: u16 = 135;
 const DYNAMIC_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
@@ -133,16 +135,16 @@ enum Framing {
 /// Per-flow RPC state.
 #[derive(Debug, Clone, Copy)]
 pub struct RpcFeatures {
-    binds: u16,
-    exec_interfaces: u16,
-    exec_calls: u16,
-    admin_shares: u16,
+    binds: u8,
+    exec_interfaces: u8,
+    exec_calls: u8,
+    admin_shares: u8,
     server_port: u16,
     framing: Framing,
     /// Contexts bound to an execution interface: their ids and their interfaces' places in
     /// [`EXEC_INTERFACES`] (`NO_CONTEXT` when the slot is empty); `next` is the slot the next one takes
     /// (round robin). Two arrays rather than pairs: the state is in every flow table slot.
-    context_ids: [u16; MAX_CONTEXTS],
+    context_ids: [u8; MAX_CONTEXTS],
     context_kinds: [u8; MAX_CONTEXTS],
     next: u8,
 }
@@ -189,7 +191,7 @@ impl RpcFeatures {
             Framing::Direct => self.pdu(payload, self.server_port == EPM_PORT),
             Framing::Smb2 => match smb2_request(payload) {
                 Some(Smb2Request::TreeConnect { path }) => {
-                    self.admin_shares = self.admin_shares.saturating_add(u16::from(is_admin_share(path)));
+                    self.admin_shares = self.admin_shares.saturating_add(u8::from(is_admin_share(path)));
                 }
                 Some(Smb2Request::Write { data }) => self.pdu(data, false),
                 Some(Smb2Request::Transceive { input }) => self.pdu(input, false),
@@ -241,7 +243,8 @@ impl RpcFeatures {
             else {
                 break;
             };
-            if let Some(kind) = EXEC_INTERFACES.iter().position(|e| e[..] == *uuid) {
+            // Context ids count from 0 per association; one above 255 is not remembered.
+            if let (Some(kind), Ok(id)) = (EXEC_INTERFACES.iter().position(|e| e[..] == *uuid), u8::try_from(id)) {
                 let slot = usize::from(self.next);
                 (self.context_ids[slot], self.context_kinds[slot]) = (id, kind as u8);
                 self.next = (self.next + 1) % MAX_CONTEXTS as u8;
@@ -255,7 +258,7 @@ impl RpcFeatures {
     fn is_exec_call(&self, bytes: &[u8]) -> bool {
         let (Some(id), Some(opnum)) = (le16(bytes, REQUEST_CONTEXT), le16(bytes, REQUEST_OPNUM)) else { return false };
         self.context_ids.iter().zip(self.context_kinds).any(|(&bound, kind)| {
-            bound == id && EXEC_OPERATIONS.get(usize::from(kind)).is_some_and(|ops| ops.contains(&opnum))
+            u16::from(bound) == id && EXEC_OPERATIONS.get(usize::from(kind)).is_some_and(|ops| ops.contains(&opnum))
         })
     }
 

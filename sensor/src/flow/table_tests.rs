@@ -193,8 +193,9 @@ fn flow_ids_are_stable_across_runs() {
 
 #[test]
 fn slot_fits_the_memory_budget() {
-    // ≤ 512 bytes per tracked flow including the index (about 10 bytes per flow at load 1/2).
-    assert!(FlowTable::slot_bytes() <= 496, "slot is {} bytes", FlowTable::slot_bytes());
+    // ≤ 512 bytes per tracked flow including the index: the throughput bench measured 17.8 bytes of
+    // index per flow at a million flows, so a slot (a multiple of 8) of at most 488 bytes.
+    assert!(FlowTable::slot_bytes() <= 488, "slot is {} bytes", FlowTable::slot_bytes());
 }
 
 #[test]
