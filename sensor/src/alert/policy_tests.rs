@@ -67,11 +67,15 @@ fn hit(flow_id: u64, src: u8, dst: u8, end_ns: u64, label_index: usize, score: f
     Hit { record: Arc::new(record(flow_id, src, dst, end_ns)), model, label_index, score, threshold }
 }
 
+/// `h` on a flow whose first packet was delivered as `delivery`.
+fn delivered(delivery: crate::decode::Delivery, h: Hit) -> Hit {
+    let record = FlowRecord { delivery, ..(*h.record).clone() };
+    Hit { record: Arc::new(record), ..h }
+}
+
 /// [`hit`] on a flow whose first packet was a broadcast to 10.0.0.`dst`.
 fn broadcast_hit(flow_id: u64, src: u8, dst: u8, end_ns: u64, label_index: usize, score: f32) -> Hit {
-    let h = hit(flow_id, src, dst, end_ns, label_index, score);
-    let record = FlowRecord { delivery: crate::decode::Delivery::Broadcast, ..(*h.record).clone() };
-    Hit { record: Arc::new(record), ..h }
+    delivered(crate::decode::Delivery::Broadcast, hit(flow_id, src, dst, end_ns, label_index, score))
 }
 
 fn cfg(window_s: u64, per_minute: u32) -> PolicyConfig {
@@ -424,11 +428,7 @@ fn hits_on_broadcast_or_multicast_flows_never_alert_and_are_counted() {
     let mut p = AlertPolicy::new(cfg(0, 0));
     let mut out = Vec::new();
     p.offer(broadcast_hit(1, 6, 255, S, EXFIL, 0.99), S, &mut out);
-    let multicast = {
-        let h = hit(2, 6, 251, 2 * S, LATERAL, 0.99);
-        let record = FlowRecord { delivery: crate::decode::Delivery::Multicast, ..(*h.record).clone() };
-        Hit { record: Arc::new(record), ..h }
-    };
+    let multicast = delivered(crate::decode::Delivery::Multicast, hit(2, 6, 251, 2 * S, LATERAL, 0.99));
     p.offer(multicast, 2 * S, &mut out);
     assert!(out.is_empty(), "no alert on a group destination");
     assert_eq!(

@@ -33,12 +33,9 @@
 //!   into IP fragments does not either; KDC messages of a logon fit one datagram). Then `pvno` must be
 //!   5 and `msg-type` must agree with the application tag; a KRB-ERROR's fields are walked in tag
 //!   order up to `error-code` (at most six DER headers).
-//! - SMB2: the 4-byte session header of Direct TCP (MS-SMB2 §2.1: a zero byte and a 24-bit length;
-//!   over NetBIOS on 139 the same bytes are a session message, RFC 1002 §4.3.1), then the SMB2
-//!   header (§2.2.1.1 async or §2.2.1.2 sync: `0xFE 'SMB'`, StructureSize 64; Status, Command and
-//!   the SERVER_TO_REDIR flag sit at the same offsets in both) and the body's StructureSize (25 for
-//!   the request, 9 for the response and the error response). Only the first header of a compound
-//!   chain is read. SMB1 (`0xFF 'SMB'`) and encrypted (`0xFD 'SMB'`) messages are ignored.
+//! - SMB2: the first message of the payload as [`super::smb2`] frames it (session header, SMB2
+//!   header), a session length that holds the body's StructureSize, and that size (25 for the
+//!   request, 9 for the response and the error response).
 //!
 //! A request counts only from the client's side and a response only from the server's: the side is
 //! told by the service port the packet goes to or comes from, not by the flow's direction (a capture
@@ -47,6 +44,7 @@
 //! Work per packet is bounded (a few dozen bytes read at most, no allocation), every access is
 //! checked, and the state is 12 bytes. Counts saturate at `u32::MAX`.
 
+use super::smb2::{self, NETBIOS_SESSION_PORT, SMB_DIRECT_PORT};
 use crate::decode::Transport;
 
 /// KRB-ERROR codes that refuse a credential (RFC 4120 §7.5.9).
@@ -63,8 +61,6 @@ const STATUS_ACCOUNT_DISABLED: u32 = 0xC000_0072;
 const STATUS_ACCOUNT_LOCKED_OUT: u32 = 0xC000_0234;
 
 const KERBEROS_PORT: u16 = 88;
-pub(super) const SMB_DIRECT_PORT: u16 = 445;
-pub(super) const NETBIOS_SESSION_PORT: u16 = 139;
 
 /// Kerberos application tags (RFC 4120 §5.10), DER-encoded (constructed, application class).
 const TAG_AS_REQ: u8 = 0x6A;
@@ -76,11 +72,7 @@ const fn context_tag(n: u8) -> u8 {
     0xA0 | n
 }
 
-pub(super) const SESSION_HEADER_LEN: usize = 4;
-pub(super) const SMB2_HEADER_LEN: usize = 64;
-pub(super) const SMB2_PROTOCOL_ID: [u8; 4] = [0xFE, b'S', b'M', b'B'];
 const SMB2_SESSION_SETUP: u16 = 0x0001;
-pub(super) const SMB2_FLAGS_SERVER_TO_REDIR: u32 = 0x0000_0001;
 const SESSION_SETUP_REQUEST_SIZE: u16 = 25;
 /// The SESSION_SETUP response and the error response (§2.2.2) both declare 9.
 const SESSION_SETUP_RESPONSE_SIZE: u16 = 9;
@@ -328,23 +320,15 @@ enum SessionSetup {
 impl SessionSetup {
     /// Reads the SMB2 message at the start of a TCP payload, if it is a SESSION_SETUP.
     fn parse(payload: &[u8]) -> Option<SessionSetup> {
-        let (session, rest) = payload.split_first_chunk::<SESSION_HEADER_LEN>()?;
-        let message_len = u32::from_be_bytes([0, session[1], session[2], session[3]]);
-        // Type 0: a session message (NetBIOS) or the Direct TCP header's zero byte.
-        if session[0] != 0 || message_len < (SMB2_HEADER_LEN + 2) as u32 {
+        let m = smb2::Message::read(payload)?;
+        if m.length < (smb2::HEADER_LEN + 2) as u32 || m.command != SMB2_SESSION_SETUP {
             return None;
         }
-        let header = rest.first_chunk::<{ SMB2_HEADER_LEN + 2 }>()?;
-        let le16 = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]);
-        let le32 = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
-        if header[..4] != SMB2_PROTOCOL_ID || le16(4) != SMB2_HEADER_LEN as u16 || le16(12) != SMB2_SESSION_SETUP {
-            return None;
-        }
-        let body_size = le16(SMB2_HEADER_LEN);
-        if le32(16) & SMB2_FLAGS_SERVER_TO_REDIR == 0 {
-            (body_size == SESSION_SETUP_REQUEST_SIZE).then_some(SessionSetup::Request)
+        let body_size = m.body_size()?;
+        if m.from_server {
+            (body_size == SESSION_SETUP_RESPONSE_SIZE).then_some(SessionSetup::Response { status: m.status })
         } else {
-            (body_size == SESSION_SETUP_RESPONSE_SIZE).then(|| SessionSetup::Response { status: le32(8) })
+            (body_size == SESSION_SETUP_REQUEST_SIZE).then_some(SessionSetup::Request)
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod port_class;
 pub mod rates;
 pub mod rpc;
 pub mod schema;
+mod smb2;
 pub mod stats;
 pub mod tcp;
 pub mod timing;

@@ -27,8 +27,7 @@
 //! - Direct (135, dynamic): the payload starts with a connection-oriented PDU header: version 5.0,
 //!   ptype, flags, a data representation whose integer format is little-endian (the only one Windows
 //!   sends; a big-endian PDU is not read), a fragment length of at least the header.
-//! - SMB2 (445, 139): the 4-byte session header and the first SMB2 header of the chain (sync or async,
-//!   as in [`super::auth`]); a TREE_CONNECT request is read for its path, a WRITE request (§2.2.21, to a
+//! - SMB2 (445, 139): the first message of the payload as [`super::smb2`] frames it; a TREE_CONNECT request is read for its path, a WRITE request (§2.2.21, to a
 //!   named pipe) and an IOCTL request FSCTL_PIPE_TRANSCEIVE (§2.2.31) for a DCE/RPC PDU at their data
 //!   offset. Encrypted SMB3 (`0xFD 'SMB'`) hides all three.
 //!
@@ -36,10 +35,7 @@
 //! allocation), every access is checked, and the state is 12 bytes (it sits in every flow table slot beside the
 //! authentication family's). Counts saturate at 255.
 
-use super::auth::{
-    NETBIOS_SESSION_PORT, SESSION_HEADER_LEN, SMB_DIRECT_PORT, SMB2_FLAGS_SERVER_TO_REDIR, SMB2_HEADER_LEN,
-    SMB2_PROTOCOL_ID,
-};
+use super::smb2::{self, NETBIOS_SESSION_PORT, SMB_DIRECT_PORT, le16, le32};
 use crate::decode::Transport;
 
 /// DCE/RPC interface UUIDs in wire order (the first three fields little-endian, as NDR sends them).
@@ -286,31 +282,27 @@ enum Smb2Request<'a> {
 /// Reads the first SMB2 request of a TCP payload, if it is a TREE_CONNECT, a WRITE or a pipe
 /// transceive.
 fn smb2_request(payload: &[u8]) -> Option<Smb2Request<'_>> {
-    let (&[zero, ..], smb) = payload.split_first_chunk::<SESSION_HEADER_LEN>()?;
-    if zero != 0 || smb.get(..4)? != SMB2_PROTOCOL_ID || le16(smb, 4)? != SMB2_HEADER_LEN as u16 {
+    let m = smb2::Message::read(payload)?;
+    if m.from_server {
         return None;
     }
-    let command = le16(smb, 12)?;
-    let flags = le32(smb, 16)?;
-    if flags & SMB2_FLAGS_SERVER_TO_REDIR != 0 {
-        return None;
-    }
-    let body = SMB2_HEADER_LEN;
+    let smb = m.bytes;
+    let body = smb2::HEADER_LEN;
     // Offsets in the body count from the start of the SMB2 header (MS-SMB2 §2.2.9, §2.2.21).
     let slice = |offset: u16, len: usize| {
         let start = usize::from(offset);
         (start >= body).then(|| &smb[start.min(smb.len())..start.saturating_add(len).min(smb.len())])
     };
-    match command {
-        SMB2_TREE_CONNECT if le16(smb, body)? == TREE_CONNECT_REQUEST_SIZE => {
+    match m.command {
+        SMB2_TREE_CONNECT if m.body_size()? == TREE_CONNECT_REQUEST_SIZE => {
             let path = slice(le16(smb, body + 4)?, usize::from(le16(smb, body + 6)?))?;
             Some(Smb2Request::TreeConnect { path })
         }
-        SMB2_WRITE if le16(smb, body)? == WRITE_REQUEST_SIZE => {
+        SMB2_WRITE if m.body_size()? == WRITE_REQUEST_SIZE => {
             let data = slice(le16(smb, body + 2)?, usize::try_from(le32(smb, body + 4)?).ok()?)?;
             Some(Smb2Request::Write { data })
         }
-        SMB2_IOCTL if le16(smb, body)? == IOCTL_REQUEST_SIZE && le32(smb, body + 4)? == FSCTL_PIPE_TRANSCEIVE => {
+        SMB2_IOCTL if m.body_size()? == IOCTL_REQUEST_SIZE && le32(smb, body + 4)? == FSCTL_PIPE_TRANSCEIVE => {
             let offset = u16::try_from(le32(smb, body + 24)?).ok()?;
             let input = slice(offset, usize::try_from(le32(smb, body + 28)?).ok()?)?;
             Some(Smb2Request::Transceive { input })
@@ -339,14 +331,6 @@ fn is_admin_share(path: &[u8]) -> bool {
         Some(&[letter, b'$']) => letter.is_ascii_uppercase(),
         _ => false,
     }
-}
-
-fn le16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(*bytes.get(at..at.checked_add(2)?)?.first_chunk::<2>()?))
-}
-
-fn le32(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(*bytes.get(at..at.checked_add(4)?)?.first_chunk::<4>()?))
 }
 
 #[cfg(test)]
@@ -402,12 +386,12 @@ mod tests {
 
     /// An SMB2 request of `command` (sync header, message id 5) with `body`, behind a session header.
     fn smb2(command: u16, body: &[u8]) -> Vec<u8> {
-        let mut smb = SMB2_PROTOCOL_ID.to_vec();
+        let mut smb = vec![0xFE, b'S', b'M', b'B'];
         smb.extend_from_slice(&64u16.to_le_bytes());
         smb.extend_from_slice(&[1, 0, 0, 0, 0, 0]);
         smb.extend_from_slice(&command.to_le_bytes());
         smb.extend_from_slice(&[1, 0, 0, 0, 0, 0]);
-        smb.resize(SMB2_HEADER_LEN, 0);
+        smb.resize(smb2::HEADER_LEN, 0);
         smb.extend_from_slice(body);
         let mut out = vec![0, 0];
         out.extend_from_slice(&(smb.len() as u16).to_be_bytes());
