@@ -214,6 +214,13 @@ Per technique:
   detections rest on this: trained with a benign WMI inventory in the simulator, the same pipeline
   detected 1 of 24 OTRF movement flows, the trees leaning on the simulator's packet timing and sizes
   instead (measured 2026-11-22, not shipped).
+- Hop chains (`ctx_chain_hops`) are longer in the simulator than at a real intrusion's first hop: the
+  site's scanner sweeps every workstation's admin ports and the management server's WinRM reaches most
+  of them each hour, so any admin connection a simulated attacker makes is hop 2 or more (WinRM attacks
+  median 4, T1570-style copies 2–7), while the OTRF attackers, seen for 1–3 minutes, are at hop 1, as
+  only the benign management server is in training. The classifier partly learned "hop 2 or more" as
+  evidence: on an OTRF PowerShell-remoting flow, setting the feature to 4 alone moves its
+  lateral_movement score from 0.003 to 0.87 (measured 2026-11-22).
 - The classifier does not learn from attack records that carry no evidence: an attack's Kerberos ticket
   requests at a DC, and a password spray's records before its source failed
   {train.SPRAY_MIN_FAILURES_5M} logons in 5 minutes. Those flows count as misses in the recall above.
