@@ -73,9 +73,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sensor", required=True, help="the sensor binary (simulate, extract, replay, model sign)")
-    ap.add_argument("--out", default=str(HERE / "shipped"), help="where the models go (default: models/shipped)")
-    ap.add_argument("--report", default=str(HERE / "report"), help="where REPORT.md and plots go")
-    ap.add_argument("--model-card", default=str(HERE / "MODEL_CARD.md"), help="the model card to write")
+    ap.add_argument("--out", help="where the models go (default: models/shipped)")
+    ap.add_argument("--report", help="where REPORT.md and plots go (default: models/report)")
+    ap.add_argument("--model-card", help="the model card to write (default: models/MODEL_CARD.md)")
     ap.add_argument("--key", default=str(HERE / "keys" / "dev.key"),
                     help="signing key from `sensor model keygen` (default: the development key)")
     ap.add_argument("--scale", choices=["full", "quick"], default="full",
@@ -86,7 +86,16 @@ def main() -> int:
                     help="directory of the real lateral-movement captures (skipped with a warning if absent)")
     ap.add_argument("--work", help="scratch directory; feature tables already there are reused "
                                    "(default: a fresh one, removed at the end)")
+    ap.add_argument("--seed-offset", type=int, default=0, metavar="N",
+                    help="draw every simulation with other seeds (0, the default: the shipped models' data); "
+                         "a robustness run, so --out, --report and --model-card must be given")
     args = ap.parse_args()
+    if args.seed_offset != 0 and None in (args.out, args.report, args.model_card):
+        ap.error("--seed-offset trains on other data than the shipped models: give --out, --report and "
+                 "--model-card outside models/ so the shipped files stay as they are")
+    args.out = args.out or str(HERE / "shipped")
+    args.report = args.report or str(HERE / "report")
+    args.model_card = args.model_card or str(HERE / "MODEL_CARD.md")
     warnings.filterwarnings("ignore", message=".*feature names.*")
     warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
     own_work = args.work is None
@@ -109,7 +118,9 @@ def run(args, work: Path) -> int:
     log(f"schema {schema.id} sha256:{schema.hash} ({len(names)} features); scale {args.scale}")
 
     # ------------------------------------------------------------------------------------ 1. data
-    plan = data.plan(args.scale)
+    plan = data.plan(args.scale, args.seed_offset)
+    if args.seed_offset:
+        log(f"seed offset {args.seed_offset}: every simulation drawn anew (not the shipped models' data)")
     tr = data.load_split(sensor, plan["train"], work, log)
     va = data.load_split(sensor, plan["validation"], work, log)
     ev = data.load_split(sensor, plan["eval"], work, log)

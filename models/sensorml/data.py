@@ -12,6 +12,7 @@ short 5-minute captures add the first minutes after a start, when every window i
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,9 +52,19 @@ def attack_mix(count: int) -> str:
     return ",".join(f"{a}={count}" for a in ATTACKS)
 
 
-def plan(scale: str) -> dict[str, list[Simulation]]:
+def plan(scale: str, seed_offset: int = 0) -> dict[str, list[Simulation]]:
     """The simulations of each split. `full` is what ships; `quick` is a small smoke run of the same
-    code paths (CI), whose models are not fit to ship."""
+    code paths (CI), whose models are not fit to ship. A non-zero `seed_offset` draws every simulation
+    anew (same sites, starts and attack mix, other seeds; tables tagged `-seed<N>`): the spread of the
+    metrics over offsets is how much of a result is the draw of the data."""
+    splits = _plan(scale)
+    if seed_offset == 0:
+        return splits
+    return {split: [replace(s, tag=f"{s.tag}-seed{seed_offset}", seed=s.seed + 1000 * seed_offset) for s in sims]
+            for split, sims in splits.items()}
+
+
+def _plan(scale: str) -> dict[str, list[Simulation]]:
     if scale == "quick":
         mk = lambda tag, seed, variants, start: Simulation(tag, seed, variants, hosts=30, duration="90m",
                                                            volume_scale=0.02, start=start, attacks=attack_mix(1))
