@@ -140,7 +140,8 @@ def run(args, work: Path) -> int:
     scanners = data.scanner_rows(tr)
     learn &= ~scanners
     log(f"classifier: {int(scanners.sum())} rows of declared scanners left out")
-    Xfit, yfit, wfit = train.training_rows(Xtr[learn][:, cidx], ytr[learn], tr.attack.to_numpy()[learn], cfeat,
+    Xfit, yfit, wfit = train.training_rows(Xtr[learn][:, cidx], ytr[learn], tr.attack.to_numpy()[learn],
+                                           tr.behaviour.to_numpy()[learn], cfeat,
                                            params.attack_weight)
     clf = train.classifier(Xfit, yfit, wfit, cfeat, params)
     importance = train.importance(clf, cfeat)

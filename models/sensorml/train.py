@@ -4,7 +4,11 @@
   but local time (the simulator's attack hours are an artefact of its scenarios, not a property of
   attacks), NaN left as NaN (LightGBM learns where missing values go; the ONNX TreeEnsemble keeps
   that). Attack rows weigh more than benign rows and every technique weighs the same in total, so that
-  the many flows of a scan or a spray do not teach the model that movement always fans out. Each
+  the many flows of a scan or a spray do not teach the model that movement always fans out. Benign
+  rows are balanced part-way by behaviour (each behaviour weighs the square root of its row count in
+  total, see `BENIGN_BALANCE`): the thresholds are set by the few most suspicious benign flows, which
+  come from rare behaviours (an admin jump host's SSH: 47 training rows against 43,000 of web
+  browsing), and weighed by rows the trees hardly saw them; benign rows keep their total weight. Each
   training row also appears a second time as the sensor would see it right after a start (the
   features that need a learned baseline or a long watch missing, see `STARTUP_MISSING`), so a model
   meets a freshly started sensor, or a short capture, on ground it was trained on. Two kinds of attack
@@ -60,18 +64,28 @@ def evidence_rows(df: pd.DataFrame) -> np.ndarray:
     return ~data.ticket_requests(df) & ~early_spray.to_numpy()
 
 
-def training_rows(X: np.ndarray, y: np.ndarray, attack: np.ndarray, names: list[str],
+# Each benign behaviour weighs its row count to this power in total (1: by rows; 0: all the same).
+BENIGN_BALANCE = 0.5
+
+
+def training_rows(X: np.ndarray, y: np.ndarray, attack: np.ndarray, behaviour: np.ndarray, names: list[str],
                   attack_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows, their startup copies, and the sample weights (see the module doc)."""
     startup = X.copy()
     startup[:, [names.index(n) for n in STARTUP_MISSING if n in names]] = np.nan
     X2, y2, a2 = np.vstack([X, startup]), np.concatenate([y, y]), np.concatenate([attack, attack])
+    b2 = np.concatenate([behaviour, behaviour])
     counts = pd.Series(a2[y2 > 0]).value_counts()
     per_technique = (y2 > 0).sum() / max(len(counts), 1)
     w = np.ones(len(y2))
     att = y2 > 0
     w[att] = attack_weight * per_technique / pd.Series(a2[att]).map(counts).to_numpy()
+    ben = ~att
+    bcounts = pd.Series(b2[ben]).value_counts()
+    per_row = pd.Series(b2[ben]).map(bcounts).to_numpy().astype(np.float64) ** (BENIGN_BALANCE - 1.0)
+    w[ben] = per_row * ben.sum() / per_row.sum()
     return X2, y2, w
+
 
 
 @dataclass(frozen=True)
