@@ -7,7 +7,7 @@
   the many flows of a scan or a spray do not teach the model that movement always fans out. Benign
   rows are balanced part-way by behaviour (each behaviour weighs the square root of its row count in
   total, see `BENIGN_BALANCE`): the thresholds are set by the few most suspicious benign flows, which
-  come from rare behaviours (an admin jump host's SSH: 47 training rows against 43,000 of web
+  come from rare behaviours (an admin jump host's SSH: 101 training rows against 64,371 of web
   browsing), and weighed by rows the trees hardly saw them; benign rows keep their total weight. Each
   training row also appears a second time as the sensor would see it right after a start (the
   features that need a learned baseline or a long watch missing, see `STARTUP_MISSING`), so a model
@@ -85,7 +85,6 @@ def training_rows(X: np.ndarray, y: np.ndarray, attack: np.ndarray, behaviour: n
     per_row = pd.Series(b2[ben]).map(bcounts).to_numpy().astype(np.float64) ** (BENIGN_BALANCE - 1.0)
     w[ben] = per_row * ben.sum() / per_row.sum()
     return X2, y2, w
-
 
 
 @dataclass(frozen=True)
