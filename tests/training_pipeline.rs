@@ -160,3 +160,63 @@ fn site_adaptation_retrains_and_signs_with_the_site_key() {
     assert!(!out.status.success(), "a site model must not pass with only the development key trusted");
     assert!(std::fs::read_to_string(models.join("ADAPT_REPORT.md")).unwrap().contains("held out"));
 }
+
+/// Runs `code` with `models/` on the import path; its stdout.
+fn run_py_code(code: &str) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(code)
+        .current_dir(repo_root().join("models"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "python failed ({}):\n{text}", out.status);
+    text
+}
+
+#[test]
+fn benign_behaviours_are_balanced_part_way_and_attacks_per_technique() {
+    // 400 rows of one benign behaviour, 4 of another, 10 rows of each of two attacks.
+    let out = run_py_code(
+        r#"
+import numpy as np
+from sensorml import train
+n = 424
+X = np.zeros((n, 1)); y = np.array([0] * 404 + [2] * 20)
+attack = np.array([""] * 404 + ["psexec"] * 10 + ["wmi_exec"] * 10, dtype=object)
+behaviour = np.array(["web_browsing"] * 400 + ["admin_ssh"] * 4 + ["psexec"] * 10 + ["wmi_exec"] * 10, dtype=object)
+X2, y2, w = train.training_rows(X, y, attack, behaviour, ["f"], attack_weight=2.0)
+b = behaviour.tolist() * 2
+web = w[[i for i, v in enumerate(b) if v == "web_browsing"]]
+ssh = w[[i for i, v in enumerate(b) if v == "admin_ssh"]]
+att = w[y2 > 0]
+print(f"rows {len(y2)} benign_total {w[y2 == 0].sum():.6f} ratio {ssh[0] / web[0]:.6f} attack {att.min():.6f} {att.max():.6f}")
+"#,
+    );
+    let fields: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(fields[..2], ["rows", "848"], "{out}");
+    // Benign rows keep their total weight (808 rows, startup copies included)...
+    assert_eq!(fields[3], "808.000000", "{out}");
+    // ...and a behaviour with 100 times fewer rows weighs sqrt(100) = 10 times more per row.
+    assert_eq!(fields[5], "10.000000", "{out}");
+    // Two techniques of 20 rows each (with copies): each row weighs attack_weight * 20 / 20.
+    assert_eq!(fields[7..9], ["2.000000", "2.000000"], "{out}");
+}
+
+#[test]
+fn a_seed_offset_run_must_not_write_the_shipped_models() {
+    let out = Command::new(python())
+        .arg(repo_root().join("models/pipeline.py"))
+        .args(["--sensor".as_ref(), sensor_bin().as_os_str(), "--seed-offset".as_ref(), "1".as_ref()])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("give --out, --report and --model-card"), "{stderr}");
+    let tags = run_py_code(
+        "from sensorml import data\nprint(' '.join(f'{s.tag}:{s.seed}' for s in data.plan('full', 2)['eval']))",
+    );
+    assert_eq!(tags.trim(), "eval-thu-seed2:2301 eval-fri-evening-seed2:2302 eval-sun-seed2:2303");
+}
