@@ -21,16 +21,28 @@ fn python() -> PathBuf {
     py
 }
 
-fn run_py(script: &str, args: &[&std::ffi::OsStr]) -> String {
+/// Runs the training environment's Python with `args` in `models/` (so `sensorml` imports); its
+/// stdout and stderr. `what` names the run in a failure.
+fn run_python(what: &str, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(python())
-        .arg(repo_root().join("models").join(script))
         .args(args)
+        .current_dir(repo_root().join("models"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{script} failed ({}):\n{text}", out.status);
+    assert!(out.status.success(), "{what} failed ({}):\n{text}", out.status);
     text
+}
+
+fn run_py(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let path = repo_root().join("models").join(script);
+    run_python(script, &[&[path.as_os_str()], args].concat())
+}
+
+/// Runs `code` (Python source).
+fn run_py_code(code: &str) -> String {
+    run_python("python -c", &["-c".as_ref(), code.as_ref()])
 }
 
 fn check_signed_model(path: &Path, config: Option<&Path>) -> String {
@@ -159,20 +171,6 @@ fn site_adaptation_retrains_and_signs_with_the_site_key() {
     let out = sensor(["model".as_ref(), "check".as_ref(), models.join("flow-anomaly-site.onnx").as_os_str()]);
     assert!(!out.status.success(), "a site model must not pass with only the development key trusted");
     assert!(std::fs::read_to_string(models.join("ADAPT_REPORT.md")).unwrap().contains("held out"));
-}
-
-/// Runs `code` with `models/` on the import path; its stdout.
-fn run_py_code(code: &str) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(code)
-        .current_dir(repo_root().join("models"))
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "python failed ({}):\n{text}", out.status);
-    text
 }
 
 #[test]
