@@ -82,18 +82,23 @@ def _plan(scale: str) -> dict[str, list[Simulation]]:
     # workstation with 2 peers in its "5-minute" window, a chain of one hop. Short captures put that
     # regime into training and validation, from the serving code rather than by masking features.
     short = lambda tag, seed, start: sim(tag, seed, "train", start, hosts=30, duration="5m", attacks=1)
+    train = [
+        sim("train-mon", 101, "train", "2024-03-04T08:00:00Z"),
+        sim("train-tue-evening", 102, "train", "2024-03-05T17:00:00Z"),
+        sim("train-sat", 103, "train", "2024-03-09T09:00:00Z"),
+        # realistic transfer sizes on a smaller site: uploads and downloads at a quarter of real size
+        sim("train-wed-large", 104, "train", "2024-03-06T09:00:00Z", hosts=30, duration="2h", volume=0.25,
+            attacks=3),
+        *(short(f"train-short-{i}", 401 + i, start) for i, start in enumerate([
+            "2024-03-04T09:10:00Z", "2024-03-05T14:00:00Z", "2024-03-06T11:30:00Z", "2024-03-07T16:00:00Z",
+            "2024-03-08T10:00:00Z", "2024-03-09T13:00:00Z"])),
+    ]
+    # The same captures drawn a second time (other seeds): twice the training rows. The rarest benign
+    # behaviours (a jump host's SSH: about a hundred rows a draw) set the thresholds, and with one
+    # draw they, the thresholds and the recall moved from one draw to the next (see models/README.md).
+    train += [replace(s, tag=f"{s.tag}-b", seed=s.seed + 600) for s in train]
     return {
-        "train": [
-            sim("train-mon", 101, "train", "2024-03-04T08:00:00Z"),
-            sim("train-tue-evening", 102, "train", "2024-03-05T17:00:00Z"),
-            sim("train-sat", 103, "train", "2024-03-09T09:00:00Z"),
-            # realistic transfer sizes on a smaller site: uploads and downloads at a quarter of real size
-            sim("train-wed-large", 104, "train", "2024-03-06T09:00:00Z", hosts=30, duration="2h", volume=0.25,
-                attacks=3),
-            *(short(f"train-short-{i}", 401 + i, start) for i, start in enumerate([
-                "2024-03-04T09:10:00Z", "2024-03-05T14:00:00Z", "2024-03-06T11:30:00Z", "2024-03-07T16:00:00Z",
-                "2024-03-08T10:00:00Z", "2024-03-09T13:00:00Z"])),
-        ],
+        "train": train,
         "validation": [
             sim("val-wed", 201, "train", "2024-03-06T07:00:00Z", hosts=100, duration="5h", attacks=4),
             sim("val-sun", 202, "train", "2024-03-10T11:00:00Z", hosts=100, duration="5h", attacks=4),

@@ -192,9 +192,9 @@ Per technique:
 ## Known limits
 
 - These numbers are one draw of the simulated data. Trained and evaluated on three other draws
-  (`pipeline.py --seed-offset 1..3`, 2026-11-22), lateral_movement recall was 0.942, 0.929 and 0.960
-  (two below the 0.95 target), exfiltration 0.975–0.982, classifier false alerts 0.29–0.72 per 10,000,
-  OTRF movement flows 16, 20 and 21 of 24 (7, 7 and 8 of 9 captures).
+  (`pipeline.py --seed-offset 1..3`, 2026-11-22), lateral_movement recall was 0.966, 0.961 and 0.975,
+  exfiltration 0.968–0.987, classifier false alerts 0.58–1.00 per 10,000, OTRF movement flows 19, 20
+  and 19 of 24 (7 of 9 captures each).
 - Trained on simulated traffic only. The simulator writes real protocol bytes, but a real site's mix,
   software and timing differ; expect more false alerts until the anomaly model is adapted to the site.
 - Exfiltration has no public labelled capture: its numbers are simulated only.

@@ -7,8 +7,8 @@
   the many flows of a scan or a spray do not teach the model that movement always fans out. Benign
   rows are balanced part-way by behaviour (each behaviour weighs the square root of its row count in
   total, see `BENIGN_BALANCE`): the thresholds are set by the few most suspicious benign flows, which
-  come from rare behaviours (an admin jump host's SSH: 101 training rows against 64,371 of web
-  browsing), and weighed by rows the trees hardly saw them; benign rows keep their total weight. Each
+  come from rare behaviours (an admin jump host's SSH: 101 rows of a training draw against 64,371 of
+  web browsing), and weighed by rows the trees hardly saw them; benign rows keep their total weight. Each
   training row also appears a second time as the sensor would see it right after a start (the
   features that need a learned baseline or a long watch missing, see `STARTUP_MISSING`), so a model
   meets a freshly started sensor, or a short capture, on ground it was trained on. Two kinds of attack
