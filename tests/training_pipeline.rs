@@ -24,15 +24,20 @@ fn python() -> PathBuf {
 /// Runs the training environment's Python with `args` in `models/` (so `sensorml` imports); its
 /// stdout and stderr. `what` names the run in a failure.
 fn run_python(what: &str, args: &[&std::ffi::OsStr]) -> String {
-    let out = Command::new(python())
+    let out = python_output(args);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{what} failed ({}):\n{text}", out.status);
+    text
+}
+
+/// The training environment's Python run with `args` in `models/`, whatever its exit status.
+fn python_output(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(python())
         .args(args)
         .current_dir(repo_root().join("models"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{what} failed ({}):\n{text}", out.status);
-    text
+        .unwrap()
 }
 
 fn run_py(script: &str, args: &[&std::ffi::OsStr]) -> String {
@@ -204,12 +209,14 @@ print(f"rows {len(y2)} benign_total {w[y2 == 0].sum():.6f} ratio {ssh[0] / web[0
 
 #[test]
 fn a_seed_offset_run_must_not_write_the_shipped_models() {
-    let out = Command::new(python())
-        .arg(repo_root().join("models/pipeline.py"))
-        .args(["--sensor".as_ref(), sensor_bin().as_os_str(), "--seed-offset".as_ref(), "1".as_ref()])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
+    let script = repo_root().join("models/pipeline.py");
+    let out = python_output(&[
+        script.as_os_str(),
+        "--sensor".as_ref(),
+        sensor_bin().as_os_str(),
+        "--seed-offset".as_ref(),
+        "1".as_ref(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("give --out, --report and --model-card"), "{stderr}");
