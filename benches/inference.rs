@@ -32,6 +32,7 @@ fn records() -> anyhow::Result<Vec<FlowRecord>> {
         attacks: default_attacks("demo"),
         variants: VariantSet::Eval,
         volume: 0.05,
+        host_vantage: 0.0,
     };
     sensor::simulate::run::run(&cfg, std::fs::File::create(&pcap)?, &dir.join("inference-bench.truth.csv"))?;
     let mut records = Vec::new();

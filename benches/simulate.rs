@@ -25,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         attacks: default_attacks("enterprise"),
         variants: VariantSet::Train,
         volume: 1.0,
+        host_vantage: 0.0,
     };
     let dir = std::env::temp_dir().join(format!("sim-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

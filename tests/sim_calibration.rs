@@ -146,6 +146,7 @@ fn simulate(attack: &str, count: u32) -> (tempfile::TempDir, std::path::PathBuf,
         attacks: vec![(attack.to_string(), count)],
         variants: VariantSet::Train,
         volume: 1.0,
+        host_vantage: 0.0,
     };
     let (pcap, truth) = (dir.path().join("sim.pcap"), dir.path().join("truth.csv"));
     run(&cfg, std::fs::File::create(&pcap).unwrap(), &truth).unwrap();

@@ -25,6 +25,7 @@ fn config(seed: u64, variants: VariantSet) -> ScenarioConfig {
         variants,
         // Big transfers at 2 % of their size keep the captures small; sessions stay the same.
         volume: 0.02,
+        host_vantage: 0.0,
     }
 }
 
@@ -51,8 +52,11 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 fn wireshark_reads_every_packet_cleanly() {
     common::require_tshark();
     let dir = tempfile::tempdir().unwrap();
-    for (name, variants) in [("train", VariantSet::Train), ("eval", VariantSet::Eval)] {
-        simulate(dir.path(), name, &config(11, variants));
+    let host = ScenarioConfig { host_vantage: 0.5, ..config(11, VariantSet::Train) };
+    for (name, cfg) in
+        [("train", config(11, VariantSet::Train)), ("eval", config(11, VariantSet::Eval)), ("host-vantage", host)]
+    {
+        simulate(dir.path(), name, &cfg);
         let pcap = dir.path().join(format!("{name}.pcap"));
         // Two Wireshark 4.0 limits with encrypted streams, not defects of the capture: it cannot find
         // packet boundaries in chacha20-poly1305 SSH (OpenSSH's default encrypts the length) and
@@ -77,6 +81,41 @@ fn wireshark_reads_every_packet_cleanly() {
             shown.join("\n")
         );
     }
+}
+
+/// Frames longer than an Ethernet frame with a 1500-byte MTU, and the packet count.
+fn superpackets(pcap: &Path) -> (usize, usize) {
+    let mut reader = sensor::capture::PcapFileReader::open(pcap).unwrap();
+    let (mut big, mut all) = (0, 0);
+    while let Some(p) = reader.next_packet().unwrap() {
+        all += 1;
+        big += usize::from(p.data.len() > 1514);
+    }
+    (big, all)
+}
+
+#[test]
+fn host_vantage_changes_the_packets_not_the_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let wire = simulate(dir.path(), "wire", &config(5, VariantSet::Train));
+    let host = simulate(dir.path(), "host", &ScenarioConfig { host_vantage: 0.5, ..config(5, VariantSet::Train) });
+    let (wire_big, wire_all) = superpackets(&dir.path().join("wire.pcap"));
+    let (host_big, host_all) = superpackets(&dir.path().join("host.pcap"));
+    assert_eq!(wire_big, 0, "on the wire every segment fits the MTU");
+    assert!(host_big > 20 && host_all < wire_all, "{host_big} superpackets, {host_all} packets against {wire_all}");
+    // The same sessions, so the same flows and labels.
+    let lines = |t: &[u8]| String::from_utf8_lossy(t).lines().count();
+    assert_eq!(lines(&wire.1), lines(&host.1));
+    let flows = |name: &str| {
+        let flow = FlowTableConfig { checkpoint_interval_ns: None, ..FlowTableConfig::default() };
+        let (records, _) = common::records_with(&dir.path().join(format!("{name}.pcap")), flow);
+        let mut keys: Vec<_> = records.iter().filter(|r| r.kind == RecordKind::Final).map(|r| r.key).collect();
+        keys.sort_by_key(|k| format!("{k:?}"));
+        keys
+    };
+    assert_eq!(flows("wire"), flows("host"));
+    let truth = TruthIndex::load(&dir.path().join("host.csv")).unwrap();
+    assert_eq!(truth.len(), flows("host").len());
 }
 
 #[test]
@@ -142,5 +181,8 @@ fn simulate_then_extract_with_truth_from_the_command_line() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scenario \"nope\""));
     let bad = common::sensor(["simulate", "--attacks", "teleport=2", "--out", "x.pcap", "--truth", "x.csv"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown attack \"teleport\""));
+    let bad = common::sensor(["simulate", "--host-vantage", "1.5", "--out", "x.pcap", "--truth", "x.csv"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--host-vantage 1.5: expected a share from 0 to 1"));
     assert!(!Path::new("x.pcap").exists() && !Path::new("x.csv").exists(), "a refused run writes no file");
 }

@@ -225,6 +225,17 @@ Per technique:
   only the benign management server is in training. The classifier partly learned "hop 2 or more" as
   evidence: on an OTRF PowerShell-remoting flow, setting the feature to 4 alone moves its
   lateral_movement score from 0.003 to 0.87 (measured 2026-11-22).
+- Trained on the wire's view of each connection (a capture point next to the client). Endpoint
+  captures (Npcap, tcpdump on a host, the agent's TC hook) differ: the host's own sends are
+  segmentation-offload superpackets (up to 12 KB in OTRF) and, on the server, the handshake's round trip
+  falls after the SYN-ACK. The same OTRF PowerShell-remoting connections score lateral_movement
+  0.51–0.71 in the client's capture and 0.01–0.07 in the server's; swapping feature groups between the
+  two views moves the score by a fraction each (early-packet sizes most), so no single feature carries
+  the gap. Training with half of the second draw's TCP connections seen from a host (`sensor simulate
+  --host-vantage 0.5`) detected the OTRF SMB file copy on every draw (8 of 9 captures), but raised 1–2
+  alerts on a workstation's SMB session to a domain server (domain chatter, target 0) and left eval
+  recall at 0.888 and 0.917 on two of four draws (at a share of 0.25: 0.810–0.966); not shipped
+  (2026-11-22).
 - The classifier does not learn from attack records that carry no evidence: an attack's Kerberos ticket
   requests at a DC, and a password spray's records before its source failed
   {train.SPRAY_MIN_FAILURES_5M} logons in 5 minutes. Those flows count as misses in the recall above.

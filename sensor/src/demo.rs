@@ -48,6 +48,7 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
         attacks: default_attacks("demo"),
         variants: VariantSet::Eval,
         volume: 0.25,
+        host_vantage: 0.0,
     };
     let truth_path = pcap.with_extension("truth.csv");
     let sim = crate::simulate::run::run(&cfg, std::fs::File::create(pcap)?, &truth_path)?;

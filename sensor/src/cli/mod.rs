@@ -102,6 +102,12 @@ pub enum Command {
         /// realistic, 0.1 makes a ten times smaller capture with the same sessions.
         #[arg(long, default_value_t = 1.0)]
         volume_scale: f64,
+        /// Share of TCP connections captured on one of their hosts instead of on the wire (0 to 1; half
+        /// on the client, half on the server): that host's data in segmentation-offload superpackets of
+        /// up to 60,000 bytes and, on the server, the server's timing, as an endpoint capture (or the
+        /// agent's TC hook) sees them. For training models that serve endpoint captures as well.
+        #[arg(long, default_value_t = 0.0)]
+        host_vantage: f64,
     },
     /// Score a capture with the models and write alert events as JSON lines.
     ///
@@ -238,13 +244,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (pcap, out) = (pcap.expect("clap requires --pcap"), out.expect("clap requires --out"));
             extract::extract(pcap, out, config, truth, quiet)
         }
-        Command::Simulate { scenario, seed, out, truth, hosts, duration, start, attacks, variants, volume_scale } => {
+        Command::Simulate {
+            scenario,
+            seed,
+            out,
+            truth,
+            hosts,
+            duration,
+            start,
+            attacks,
+            variants,
+            volume_scale,
+            host_vantage,
+        } => {
             anyhow::ensure!(
                 volume_scale.is_finite() && volume_scale > 0.0 && volume_scale <= 100.0,
                 "--volume-scale {volume_scale}: expected a number above 0 and at most 100"
             );
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&host_vantage),
+                "--host-vantage {host_vantage}: expected a share from 0 to 1"
+            );
             let mut cfg = simulate_config(scenario, seed, hosts, duration, start, attacks, &variants)?;
             cfg.volume = volume_scale;
+            cfg.host_vantage = host_vantage;
             let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
             let summary = crate::simulate::run::run(&cfg, file, &truth)?;
             eprintln!("simulate: {}", summary.line());
@@ -319,5 +342,15 @@ fn simulate_config(
     }
     let workstations = hosts.unwrap_or(default_hosts);
     anyhow::ensure!((1..=65_000).contains(&workstations), "--hosts {workstations}: expected 1 to 65000");
-    Ok(ScenarioConfig { name: scenario, seed, workstations, start_ns, duration_ns, attacks, variants, volume: 1.0 })
+    Ok(ScenarioConfig {
+        name: scenario,
+        seed,
+        workstations,
+        start_ns,
+        duration_ns,
+        attacks,
+        variants,
+        volume: 1.0,
+        host_vantage: 0.0,
+    })
 }

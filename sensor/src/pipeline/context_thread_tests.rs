@@ -29,6 +29,7 @@ fn simulated_site(dir: &Path) -> PathBuf {
             .collect(),
         variants: VariantSet::Train,
         volume: 0.02,
+        host_vantage: 0.0,
     };
     let pcap = dir.join("site.pcap");
     crate::simulate::run::run(&cfg, std::fs::File::create(&pcap).unwrap(), &dir.join("truth.csv")).unwrap();

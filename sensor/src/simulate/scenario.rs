@@ -33,6 +33,9 @@ pub struct ScenarioConfig {
     pub variants: VariantSet,
     /// Scale of large transfers and long activities (1 = realistic sizes).
     pub volume: f64,
+    /// Share of TCP connections captured on one of their hosts instead of on the wire, half on the
+    /// client, half on the server ([`super::tcp::Vantage`]); 0 = all on the wire.
+    pub host_vantage: f64,
 }
 
 /// Error in a scenario's settings.
@@ -52,6 +55,7 @@ pub struct Simulation {
     ports: HashMap<Ipv4Addr, u16>,
     variants: VariantSet,
     volume: f64,
+    host_vantage: f64,
     end_ns: u64,
 }
 
@@ -89,6 +93,7 @@ impl Simulation {
             ports: HashMap::new(),
             variants: cfg.variants,
             volume: cfg.volume,
+            host_vantage: cfg.host_vantage,
             end_ns,
         })
     }
@@ -105,8 +110,9 @@ impl SessionSource for Simulation {
 
     fn spawn(&mut self, out: &mut Vec<Spawned>) {
         let Some(Reverse((t, i))) = self.queue.pop() else { return };
-        let Simulation { site, actors, ports, variants, volume, end_ns, .. } = self;
+        let Simulation { site, actors, ports, variants, volume, host_vantage, end_ns, .. } = self;
         let mut ctx = Ctx::new(site, *variants, *volume, *end_ns, ports);
+        ctx.host_vantage = *host_vantage;
         if let Some(next) = actors[i as usize].act(t, &mut ctx, out) {
             let next = next.max(t + 1);
             if next < self.end_ns {

@@ -4,7 +4,11 @@
 //! (RST) and unanswered (SYN retried) connection attempts.
 //!
 //! Timing model (observer next to the client): client packets are seen when sent; server packets one
-//! round trip after what they answer. A side's data goes out in rounds of `cwnd` segments spaced by
+//! round trip after what they answer. A connection can instead be captured on one of its hosts
+//! ([`Vantage`]), as an endpoint capture (Npcap, tcpdump on the host, the agent's TC hook) sees it:
+//! that host's sends leave the stack as segmentation-offload superpackets (one a message, up to
+//! [`LSO_BYTES`]), and on the server, packets are seen half a round trip later (client's) or
+//! earlier (server's, which then answer after the server's own reaction time). A side's data goes out in rounds of `cwnd` segments spaced by
 //! serialization time; `cwnd` starts at 10 and doubles per round up to `max_cwnd` while the side keeps
 //! sending, so throughput over a long path is window-limited as in real transfers. Sequence and
 //! acknowledgement numbers are exact: every byte sent is acknowledged, so Wireshark's analysis finds a
@@ -33,6 +37,21 @@ pub enum Connect {
     Unanswered,
 }
 
+/// Where a connection is captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Vantage {
+    /// On the wire next to the client: every packet a wire segment (the default).
+    #[default]
+    Tap,
+    /// On the client host: its own data in offload superpackets.
+    ClientHost,
+    /// On the server host: its own data in offload superpackets, timing as the server sees it.
+    ServerHost,
+}
+
+/// Largest payload of a segmentation-offload superpacket the host vantages emit.
+pub const LSO_BYTES: u32 = 60_000;
+
 /// Path and stack parameters of one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpParams {
@@ -48,6 +67,7 @@ pub struct TcpParams {
     pub retransmit: f64,
     pub max_cwnd: u32,
     pub connect: Connect,
+    pub vantage: Vantage,
 }
 
 impl Default for TcpParams {
@@ -61,6 +81,7 @@ impl Default for TcpParams {
             retransmit: 0.005,
             max_cwnd: 256,
             connect: Connect::Accepted,
+            vantage: Vantage::Tap,
         }
     }
 }
@@ -119,6 +140,9 @@ pub struct TcpSession {
     /// When the client's ACK completed the handshake.
     open_ts: u64,
     start_ns: u64,
+    /// At the server vantage: how much earlier than in the client's view a server packet is seen
+    /// (half the round trip less the server's reaction time); 0 elsewhere.
+    server_lead: u64,
 }
 
 /// Windows-style SYN options: MSS, NOP, window scale 8, NOP, NOP, SACK permitted.
@@ -139,6 +163,13 @@ impl TcpSession {
             s.ip_id = rng.next_u32() as u16;
             s.cwnd = 10;
         }
+        let server_lead = match p.vantage {
+            Vantage::ServerHost => {
+                let half = p.rtt_ns / 2;
+                half - rng.range(30_000, 200_000).min(half)
+            }
+            Vantage::Tap | Vantage::ClientHost => 0,
+        };
         let mut session = TcpSession {
             client,
             server,
@@ -154,9 +185,37 @@ impl TcpSession {
             first_message: 0,
             open_ts: 0,
             start_ns,
+            server_lead,
         };
         session.handshake();
         session
+    }
+
+    /// When the vantage sees `pkt` (its `ts` is the client-side view the timing model works in).
+    fn seen(&self, pkt: &Pkt) -> u64 {
+        match (self.p.vantage, pkt.from) {
+            (Vantage::ServerHost, Side::Client) => pkt.ts + self.p.rtt_ns / 2,
+            (Vantage::ServerHost, Side::Server) => pkt.ts - self.server_lead,
+            _ => pkt.ts,
+        }
+    }
+
+    /// The queued packet the vantage sees next. The queue is in the client's time order, which each
+    /// side's packets keep at any vantage (a side's packets all move by the same amount).
+    fn next_seen(&self) -> Option<usize> {
+        if self.p.vantage != Vantage::ServerHost {
+            return (!self.queue.is_empty()).then_some(0);
+        }
+        let first = |side: Side| self.queue.iter().position(|q| q.from == side);
+        match (first(Side::Client), first(Side::Server)) {
+            (Some(c), Some(s)) => Some(if self.seen(&self.queue[s]) < self.seen(&self.queue[c]) { s } else { c }),
+            (c, s) => c.or(s),
+        }
+    }
+
+    /// Whether data `from` that side is sent by the host the vantage sits on (in offload superpackets).
+    fn offloaded(&self, from: Side) -> bool {
+        matches!((self.p.vantage, from), (Vantage::ClientHost, Side::Client) | (Vantage::ServerHost, Side::Server))
     }
 
     fn gap(&self) -> u64 {
@@ -306,7 +365,7 @@ impl TcpSession {
     fn send(&mut self, start: u64, from: Side, bytes: Vec<u8>) {
         let gap = self.gap();
         let rtt = self.p.rtt_ns;
-        let mss = u32::from(self.p.mss);
+        let mss = if self.offloaded(from) { LSO_BYTES } else { u32::from(self.p.mss) };
         let msg = self.first_message + self.messages.len() as u32;
         let total = bytes.len() as u32;
         self.messages.push_back((bytes, 0));
@@ -409,14 +468,15 @@ impl TcpSession {
         self.phase = Phase::Closed;
     }
 
-    /// Makes sure no packet earlier than the queue's front can still be generated.
+    /// Makes sure no packet the vantage sees earlier than the next queued one can still be generated
+    /// (a later step's packets are seen at most `server_lead` before its start).
     fn settle(&mut self) {
         loop {
-            let front = self.queue.front().map(|p| p.ts);
+            let front = self.next_seen().map(|i| self.seen(&self.queue[i]));
             match (front, self.next_step_start()) {
                 (_, None) => return,
                 (None, Some(_)) => self.advance(),
-                (Some(f), Some(next)) if next <= f => self.advance(),
+                (Some(f), Some(next)) if next.saturating_sub(self.server_lead) <= f => self.advance(),
                 _ => return,
             }
         }
@@ -425,11 +485,13 @@ impl TcpSession {
 
 impl Session for TcpSession {
     fn next_ts(&self) -> Option<u64> {
-        self.queue.front().map(|p| p.ts)
+        self.next_seen().map(|i| self.seen(&self.queue[i]))
     }
 
     fn emit(&mut self, frame: &mut Vec<u8>) -> u64 {
-        let pkt = self.queue.pop_front().expect("emit is called only when a packet is ready");
+        let at = self.next_seen().expect("emit is called only when a packet is ready");
+        let pkt = self.queue.remove(at).expect("a queued packet");
+        let seen = self.seen(&pkt);
         let (me, peer, window) = match pkt.from {
             Side::Client => (self.client, self.server, self.p.client_window),
             Side::Server => (self.server, self.client, self.p.server_window),
@@ -465,7 +527,7 @@ impl Session for TcpSession {
             }
         }
         self.settle();
-        pkt.ts
+        seen
     }
 
     fn key(&self) -> SessionKey {

@@ -108,6 +108,39 @@ fn request_response_session_is_a_consistent_stream() {
 }
 
 #[test]
+fn a_host_vantage_sees_its_own_sends_whole_and_the_server_sees_its_timing() {
+    let steps = || {
+        vec![
+            Step::Send { from: Side::Client, bytes: vec![1; 300] },
+            Step::Send { from: Side::Server, bytes: vec![2; 5000] },
+            Step::Send { from: Side::Client, bytes: vec![3; 2000] },
+            Step::Send { from: Side::Server, bytes: vec![4; 100] },
+            Step::Close(Side::Client),
+        ]
+    };
+    let at = |vantage| run(TcpParams { rtt_ns: 20 * MS, retransmit: 0.0, vantage, ..TcpParams::default() }, steps());
+    let largest = |seen: &[Seen], client: bool| seen.iter().filter(|p| p.from_client == client).map(|p| p.len).max();
+    let (tap, client, server) = (at(Vantage::Tap), at(Vantage::ClientHost), at(Vantage::ServerHost));
+    for seen in [&tap, &client, &server] {
+        check_stream(seen, 2300, 5100);
+    }
+    assert_eq!((largest(&tap, true), largest(&tap, false)), (Some(1460), Some(1460)));
+    assert_eq!((largest(&client, true), largest(&client, false)), (Some(2000), Some(1460)));
+    assert_eq!((largest(&server, true), largest(&server, false)), (Some(1460), Some(5000)));
+    // The round trip: between SYN and SYN-ACK where the client sees it, between SYN-ACK and the
+    // handshake's ACK where the server does; the server answers after its own short reaction.
+    for seen in [&tap, &client] {
+        assert_eq!(seen[1].ts - seen[0].ts, 20 * MS);
+    }
+    let reaction = server[1].ts - server[0].ts;
+    assert!((30_000..=200_000).contains(&reaction), "SYN-ACK {reaction} ns after the SYN");
+    assert!(server[2].ts - server[1].ts >= 20 * MS - reaction, "the ACK a round trip after the SYN-ACK");
+    let request = server.iter().find(|p| p.from_client && p.len > 0).unwrap();
+    let response = server.iter().find(|p| !p.from_client && p.len > 0).unwrap();
+    assert_eq!(response.ts - request.ts, reaction, "the server answers after its reaction time");
+}
+
+#[test]
 fn bulk_upload_over_a_long_path_is_window_limited() {
     let p = TcpParams { rtt_ns: 50 * MS, max_cwnd: 64, retransmit: 0.001, ..TcpParams::default() };
     let chunk = 16_384;

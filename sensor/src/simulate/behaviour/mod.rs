@@ -25,7 +25,7 @@ use super::rng::Rng;
 use super::scheduler::Spawned;
 use super::session::{Label, Meaning, Peer, Script};
 use super::site::{External, Host, Site};
-use super::tcp::{self, TcpParams};
+use super::tcp::{self, TcpParams, Vantage};
 
 /// Which variants of each attack a run draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,10 @@ pub struct Ctx<'a> {
     pub volume: f64,
     /// When the scenario ends (actors that wait for a time of day check it is still ahead).
     pub end_ns: u64,
+    /// Share of TCP sessions captured on one of their hosts (see [`ScenarioConfig::host_vantage`]).
+    ///
+    /// [`ScenarioConfig::host_vantage`]: crate::simulate::scenario::ScenarioConfig::host_vantage
+    pub host_vantage: f64,
     ports: &'a mut HashMap<Ipv4Addr, u16>,
 }
 
@@ -105,7 +109,7 @@ impl<'a> Ctx<'a> {
         end_ns: u64,
         ports: &'a mut HashMap<Ipv4Addr, u16>,
     ) -> Ctx<'a> {
-        Ctx { site, variants, volume, end_ns, ports }
+        Ctx { site, variants, volume, end_ns, host_vantage: 0.0, ports }
     }
 
     /// `n` (bytes, packets, seconds of a long activity) scaled by [`Ctx::volume`], at least 1.
@@ -174,8 +178,20 @@ pub fn tcp_session(
     let port = ctx.ephemeral_port(client.ip);
     let c = Peer { ip: client.ip, port, ttl: client.os.ttl() };
     let s = Peer { ip: target.ip, port: target.port, ttl: target.ttl };
-    let params = TcpParams { rtt_ns: target.rtt_ns, ..params };
-    let session = tcp::start(start, c, s, params, rng.derive(start ^ u64::from(port)), script);
+    let session_rng = rng.derive(start ^ u64::from(port));
+    // Drawn from a generator of its own, so that captures without host vantages stay as they were.
+    let vantage = if ctx.host_vantage > 0.0 {
+        let mut pick = session_rng.derive(0x7661_6e74);
+        match pick.unit() {
+            u if u >= ctx.host_vantage => Vantage::Tap,
+            u if u < ctx.host_vantage / 2.0 => Vantage::ClientHost,
+            _ => Vantage::ServerHost,
+        }
+    } else {
+        Vantage::Tap
+    };
+    let params = TcpParams { rtt_ns: target.rtt_ns, vantage, ..params };
+    let session = tcp::start(start, c, s, params, session_rng, script);
     Spawned { session: Box::new(session), meaning }
 }
 
