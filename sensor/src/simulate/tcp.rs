@@ -8,12 +8,13 @@
 //! ([`Vantage`]), as an endpoint capture (Npcap, tcpdump on the host, the agent's TC hook) sees it:
 //! that host's sends leave the stack as segmentation-offload superpackets (one a message, up to
 //! [`LSO_BYTES`]), and on the server, packets are seen half a round trip later (client's) or
-//! earlier (server's, which then answer after the server's own reaction time). A side's data goes out in rounds of `cwnd` segments spaced by
-//! serialization time; `cwnd` starts at 10 and doubles per round up to `max_cwnd` while the side keeps
-//! sending, so throughput over a long path is window-limited as in real transfers. Sequence and
-//! acknowledgement numbers are exact: every byte sent is acknowledged, so Wireshark's analysis finds a
-//! consistent stream (a retransmission repeats a message's last segment after a timeout, with the
-//! acknowledgements a receiver that missed it sends; Wireshark calls it a retransmission).
+//! earlier (server's, which then answer after the server's own reaction time). A side's data goes
+//! out in rounds of `cwnd` segments spaced by serialization time; `cwnd` starts at 10 and doubles
+//! per round up to `max_cwnd` while the side keeps sending, so throughput over a long path is
+//! window-limited as in real transfers. Sequence and acknowledgement numbers are exact: every byte
+//! sent is acknowledged, so Wireshark's analysis finds a consistent stream (a retransmission repeats
+//! a message's last segment after a timeout, with the acknowledgements a receiver that missed it
+//! sends; Wireshark calls it a retransmission).
 
 use std::collections::VecDeque;
 
@@ -472,8 +473,7 @@ impl TcpSession {
     /// (a later step's packets are seen at most `server_lead` before its start).
     fn settle(&mut self) {
         loop {
-            let front = self.next_seen().map(|i| self.seen(&self.queue[i]));
-            match (front, self.next_step_start()) {
+            match (self.next_ts(), self.next_step_start()) {
                 (_, None) => return,
                 (None, Some(_)) => self.advance(),
                 (Some(f), Some(next)) if next.saturating_sub(self.server_lead) <= f => self.advance(),
