@@ -29,6 +29,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import shutil  # noqa: E402
@@ -84,8 +85,8 @@ def main() -> int:
                     help="false alerts per benign flow for all alerting outputs together (default 1e-4)")
     ap.add_argument("--otrf", default=str(HERE.parent.parent / "shared" / "data" / "otrf-lateral-movement"),
                     help="directory of the real lateral-movement captures (skipped with a warning if absent)")
-    ap.add_argument("--work", help="scratch directory; feature tables already there are reused "
-                                   "(default: a fresh one, removed at the end)")
+    ap.add_argument("--work", help="scratch directory; feature tables already there are reused if the "
+                                   "same sensor binary made them (default: a fresh one, removed at the end)")
     ap.add_argument("--seed-offset", type=int, default=0, metavar="N",
                     help="draw every simulation with other seeds (0, the default: the shipped models' data); "
                          "a robustness run, so --out, --report and --model-card must be given")
@@ -101,11 +102,26 @@ def main() -> int:
     own_work = args.work is None
     work = Path(tempfile.mkdtemp(prefix="sensor-pipeline-")) if own_work else Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    if not own_work and not stamp_work(work, Path(args.sensor)):
+        print(f"pipeline: the feature tables in {work} were made by another sensor binary (its simulator or "
+              "features may differ): give a fresh --work, or empty this one", file=sys.stderr)
+        return 2
     try:
         return run(args, work)
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def stamp_work(work: Path, binary: Path) -> bool:
+    """Marks `work` as holding tables of `binary` (by its sha256); False when its tables came from another
+    binary, whose simulator or features may differ from this one's."""
+    digest = hashlib.sha256(binary.read_bytes()).hexdigest()
+    stamp = work / "sensor.sha256"
+    if stamp.exists() and stamp.read_text().strip() != digest and any(work.glob("*.parquet")):
+        return False
+    stamp.write_text(digest + "\n")
+    return True
 
 
 def run(args, work: Path) -> int:

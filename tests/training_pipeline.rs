@@ -225,3 +225,21 @@ fn a_seed_offset_run_must_not_write_the_shipped_models() {
     );
     assert_eq!(tags.trim(), "eval-thu-seed2:2301 eval-fri-evening-seed2:2302 eval-sun-seed2:2303");
 }
+
+#[test]
+fn tables_of_another_sensor_build_are_not_reused() {
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("train-mon.parquet"), b"a table of an older simulator").expect("write");
+    std::fs::write(work.path().join("sensor.sha256"), "0".repeat(64)).expect("write");
+    let script = repo_root().join("models/pipeline.py");
+    let out = python_output(&[
+        script.as_os_str(),
+        "--sensor".as_ref(),
+        sensor_bin().as_os_str(),
+        "--work".as_ref(),
+        work.path().as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("made by another sensor binary"), "{stderr}");
+}
