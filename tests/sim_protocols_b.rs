@@ -20,7 +20,7 @@ use sensor::simulate::proto::kerberos::{self, AsReq, ErrorCode, KrbError, Princi
 use sensor::simulate::proto::ldap::{BindOutcome, Entry, Filter, LdapClient, Protection, Scope, Search};
 use sensor::simulate::proto::msrpc::{self, Handle, NewService, Task};
 use sensor::simulate::proto::ntlmssp::{ClientNames, ServerNames};
-use sensor::simulate::proto::smb2::{self, Auth, InfoClass, Open, Payload, SetupState, Smb2Client, Tree};
+use sensor::simulate::proto::smb2::{self, Auth, Delegation, InfoClass, Open, Payload, SetupState, Smb2Client, Tree};
 use sensor::simulate::rng::Rng;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(172, 18, 39, 5);
@@ -289,7 +289,7 @@ fn psexec(path: &Path) {
     let mut pcap = Pcap::new();
     let mut tcp = Tcp::open(&mut pcap, (CLIENT, 54736), (SERVER, 445));
     let mut smb = Smb2Client::new(&mut rng, "WORKSTATION6");
-    let ipc = smb_session(&mut tcp, &mut rng, &mut smb, &Auth::Kerberos { realm: REALM });
+    let ipc = smb_session(&mut tcp, &mut rng, &mut smb, &Auth::Kerberos { realm: REALM, delegation: Delegation::None });
     let now = tcp.pcap.ts_ns;
 
     let (mut q, mut r) = (Vec::new(), Vec::new());

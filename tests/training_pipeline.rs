@@ -242,4 +242,9 @@ fn tables_of_another_sensor_build_are_not_reused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("made by another sensor binary"), "{stderr}");
+    // The second training draw is captured partly at the hosts (and tagged so).
+    let second = run_py_code(
+        "from sensorml import data\nprint(' '.join(f'{s.tag}:{s.host_vantage}' for s in data.plan('full')['train'] if s.tag.startswith('train-mon')))",
+    );
+    assert_eq!(second.trim(), "train-mon:0.0 train-mon-b-hv:0.5");
 }

@@ -192,9 +192,10 @@ Per technique:
 ## Known limits
 
 - These numbers are one draw of the simulated data. Trained and evaluated on three other draws
-  (`pipeline.py --seed-offset 1..3`, 2026-11-22), lateral_movement recall was 0.966, 0.961 and 0.975,
-  exfiltration 0.968–0.987, classifier false alerts 0.58–1.00 per 10,000, OTRF movement flows 19, 20
-  and 19 of 24 (7 of 9 captures each).
+  (`pipeline.py --seed-offset 1..3`, 2026-11-22), lateral_movement recall was 0.906, 0.952 and 0.976
+  (a Kerberos spray's share of the flows moves it most), exfiltration 0.992–0.994, classifier false
+  alerts 0.86, 0.58 and 0.71 per 10,000, OTRF movement flows 17, 19 and 17 of 24 (7 of 9 captures each,
+  no domain chatter alerted).
 - Trained on simulated traffic only. The simulator writes real protocol bytes, but a real site's mix,
   software and timing differ; expect more false alerts until the anomaly model is adapted to the site.
 - Exfiltration has no public labelled capture: its numbers are simulated only.
@@ -225,17 +226,17 @@ Per technique:
   only the benign management server is in training. The classifier partly learned "hop 2 or more" as
   evidence: on an OTRF PowerShell-remoting flow, setting the feature to 4 alone moves its
   lateral_movement score from 0.003 to 0.87 (measured 2026-11-22).
-- Trained on the wire's view of each connection (a capture point next to the client). Endpoint
-  captures (Npcap, tcpdump on a host, the agent's TC hook) differ: the host's own sends are
-  segmentation-offload superpackets (up to 12 KB in OTRF) and, on the server, the handshake's round trip
-  falls after the SYN-ACK. The same OTRF PowerShell-remoting connections score lateral_movement
-  0.51–0.71 in the client's capture and 0.01–0.07 in the server's; swapping feature groups between the
-  two views moves the score by a fraction each (early-packet sizes most), so no single feature carries
-  the gap. Training with half of the second draw's TCP connections seen from a host (`sensor simulate
-  --host-vantage 0.5`) detected the OTRF SMB file copy on every draw (8 of 9 captures), but raised 1–2
-  alerts on a workstation's SMB session to a domain server (domain chatter, target 0) and left eval
-  recall at 0.888 and 0.917 on two of four draws (at a share of 0.25: 0.810–0.966); not shipped
-  (2026-11-22).
+- Half of the second training draw's TCP connections are seen from one of their hosts (`sensor simulate
+  --host-vantage 0.5`), as endpoint captures (Npcap, tcpdump on a host, the agent's TC hook) see them:
+  the host's own sends as segmentation-offload superpackets, on the server the handshake's round trip
+  after the SYN-ACK. The OTRF captures were taken that way. PowerShell remoting is still missed in both
+  OTRF captures of it (lateral_movement 0.05–0.60 over four draws): without a learned baseline a WinRM
+  connection between two internal hosts looks like the simulated management server's benign WinRM.
+- A simulator detail can be a model's whole reason. Until 2026-11-22 the simulated SMB sessions to a DC
+  used the 1,901-byte session setup of a workstation; real Windows clients name the DC by its DNS name
+  and forward their TGT to it (trusted for delegation), 3,287 bytes in the OTRF captures. The models
+  trained on the old simulator raised lateral_movement on those realistic sessions: 372 false alerts on
+  66,225 benign flows of the corrected eval data (56 per 10,000) against 8 for these models.
 - The classifier does not learn from attack records that carry no evidence: an attack's Kerberos ticket
   requests at a DC, and a password spray's records before its source failed
   {train.SPRAY_MIN_FAILURES_5M} logons in 5 minutes. Those flows count as misses in the recall above.

@@ -46,6 +46,7 @@ class Simulation:
     start: str | None = None  # RFC 3339 UTC; None: the simulator's default (a Monday 08:00)
     scenario: str = "enterprise"
     attacks: str | None = None  # NAME=COUNT,...; None: the scenario's mix
+    host_vantage: float = 0.0  # share of TCP connections captured on one of their hosts (`--host-vantage`)
 
 
 class Sensor:
@@ -85,6 +86,8 @@ class Sensor:
             args += ["--start", sim.start]
         if sim.attacks:
             args += ["--attacks", sim.attacks]
+        if sim.host_vantage:
+            args += ["--host-vantage", str(sim.host_vantage)]
         self._run(*args)
 
     def extract(self, pcap: Path, out: Path, truth: Path | None = None, config: Path | None = None) -> pd.DataFrame:

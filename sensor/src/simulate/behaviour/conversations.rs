@@ -286,8 +286,12 @@ pub fn winrm_session(host: String, realm: String, commands: u32, unix_secs: u64)
     let mut seq = 0u64;
     let mut done = 0u32;
     let mut reply: Option<usize> = None;
+    let mut body: Option<Vec<u8>> = None;
     let mut think = false;
     Box::new(move |rng: &mut Rng| {
+        if let Some(bytes) = body.take() {
+            return Some(Step::Send { from: Side::Client, bytes });
+        }
         stage = stage.saturating_add(1);
         let mut buf = Vec::new();
         if stage == 1 {
@@ -323,6 +327,9 @@ pub fn winrm_session(host: String, realm: String, commands: u32, unix_secs: u64)
         reply = Some(if rng.chance(0.1) { rng.range(3_000, 60_000) } else { rng.range(700, 2_650) } as usize);
         http::winrm_request(&mut buf, rng, &host, request, seq);
         seq += 1;
+        // The client (WinHTTP) writes a request's headers and its body with separate sends: on the
+        // wire the 290-byte header is a pushed segment of its own, as in the captures.
+        body = Some(buf.split_off(http::head_len(&buf)));
         Some(Step::Send { from: Side::Client, bytes: buf })
     })
 }
@@ -358,5 +365,25 @@ mod tests {
         assert!(ended && c > 100_000);
         assert!(drain(rdp_session("u".into(), 5), 10_000).2);
         assert!(drain(winrm_session("H".into(), "R".into(), 4, 0), 10_000).2);
+    }
+
+    #[test]
+    fn a_winrm_request_sends_its_head_and_its_body_apart() {
+        let mut script = winrm_session("H".into(), "R".into(), 3, 0);
+        let mut rng = Rng::new(5);
+        let mut client = Vec::new();
+        while let Some(step) = script(&mut rng) {
+            if let Step::Send { from: Side::Client, bytes } = step {
+                client.push(bytes);
+            }
+        }
+        // The authentication request (no body), then a head and a body per command.
+        assert_eq!(client.len(), 1 + 2 * 3);
+        for pair in client[1..].chunks(2) {
+            assert!(pair[0].starts_with(b"POST /wsman") && pair[0].ends_with(b"\r\n\r\n"));
+            assert_eq!(http::head_len(&pair[0]), pair[0].len());
+            assert!(pair[1].starts_with(b"--Encrypted Boundary\r\n"), "{:?}", &pair[1][..20]);
+            assert!(pair[1].ends_with(b"--Encrypted Boundary--\r\n"));
+        }
     }
 }

@@ -32,8 +32,8 @@
 //!   every 5–40 s (two exchanges per name; a tenth of the names unknown to the KDC).
 
 use super::windows::{
-    self, Account, AsOutcome, AuthKind, Document, PsexecPlan, Server, ServiceCleanup, TaskPlan, TaskStart, ToolPipes,
-    Transfer, WmiPlan,
+    self, Account, AsOutcome, AuthKind, Delegation, Document, PsexecPlan, Server, ServiceCleanup, TaskPlan, TaskStart,
+    ToolPipes, Transfer, WmiPlan,
 };
 use super::{Actor, Ctx, Target, VariantSet, activity, benign, meaning, next_active, tcp_session};
 use crate::simulate::proto::dcerpc;
@@ -76,7 +76,12 @@ fn account(site: &Site, user: &str, host: &Host) -> Account {
 }
 
 fn server(host: &Host) -> Server {
-    Server { name: host.name.clone(), ip: host.ip }
+    Server { name: host.name.clone(), ip: host.ip, delegation: Delegation::None }
+}
+
+/// A domain controller as a server: trusted for unconstrained delegation, as Windows sets it up.
+fn dc_server(host: &Host) -> Server {
+    Server { delegation: Delegation::ForwardedTgt, ..server(host) }
 }
 
 /// The port a host's system service listens on (the first dynamic ports, fixed per host and service).
@@ -204,14 +209,14 @@ impl Actor for DomainLogon {
                 let s = windows::kerberos_tgs(&acct, service, name, rng);
                 b.session(&dc, 88, rng, |_| s);
             }
-            b.session(&dc, 389, rng, |rng| windows::ldap_query(&acct, &server(&dc), 3, rng));
+            b.session(&dc, 389, rng, |rng| windows::ldap_query(&acct, &dc_server(&dc), 3, rng));
             let changed = rng.range(0, 3) as usize;
-            let s = windows::gpo_refresh(&acct, &server(&dc), rng.range(2, 7) as usize, changed, b.at, rng);
+            let s = windows::gpo_refresh(&acct, &dc_server(&dc), rng.range(2, 7) as usize, changed, b.at, rng);
             b.session(&dc, 445, rng, |_| s);
             if rng.chance(0.5) {
                 let port = service_port(&dc, 1);
-                b.session(&dc, 135, rng, |_| windows::epm_map(&acct, &server(&dc), windows::LSARPC, port));
-                let s = windows::lsa_lookup(&acct, &server(&dc), port, rng.range(1, 4) as u32, rng);
+                b.session(&dc, 135, rng, |_| windows::epm_map(&acct, &dc_server(&dc), windows::LSARPC, port));
+                let s = windows::lsa_lookup(&acct, &dc_server(&dc), port, rng.range(1, 4) as u32, rng);
                 b.session(&dc, port, rng, |_| s);
             }
             self.next_logon = next_morning(now, rng);
@@ -224,10 +229,10 @@ impl Actor for DomainLogon {
             }
             b.session(&dc, 389, rng, |rng| {
                 let n = rng.range(1, 4) as u32;
-                windows::ldap_query(&machine, &server(&dc), n, rng)
+                windows::ldap_query(&machine, &dc_server(&dc), n, rng)
             });
             let changed = usize::from(rng.chance(0.1));
-            let s = windows::gpo_refresh(&machine, &server(&dc), rng.range(2, 7) as usize, changed, b.at, rng);
+            let s = windows::gpo_refresh(&machine, &dc_server(&dc), rng.range(2, 7) as usize, changed, b.at, rng);
             b.session(&dc, 445, rng, |_| s);
             self.next_gpo = now + gpo_interval(rng);
         } else {

@@ -46,6 +46,8 @@ use crate::simulate::proto::msrpc::{self, Ndr, Task};
 use crate::simulate::rng::Rng;
 use crate::simulate::session::{Script, Side, Step, script_of};
 
+pub use crate::simulate::proto::smb2::Delegation;
+
 mod rpc;
 mod smb;
 
@@ -97,6 +99,8 @@ impl Account {
 pub struct Server {
     pub name: String,
     pub ip: Ipv4Addr,
+    /// Whether Kerberos clients forward their TGT to it (domain controllers).
+    pub delegation: Delegation,
 }
 
 impl Server {
@@ -455,7 +459,7 @@ fn test_account() -> Account {
 /// The server the conversation tests talk to.
 #[cfg(test)]
 fn test_server() -> Server {
-    Server { name: "WS00031".into(), ip: std::net::Ipv4Addr::new(10, 10, 0, 40) }
+    Server { name: "WS00031".into(), ip: std::net::Ipv4Addr::new(10, 10, 0, 40), delegation: Delegation::None }
 }
 
 #[cfg(test)]
@@ -467,7 +471,7 @@ mod tests {
     }
 
     fn dc() -> Server {
-        Server { name: "DC01".into(), ip: Ipv4Addr::new(10, 20, 0, 10) }
+        Server { name: "DC01".into(), ip: Ipv4Addr::new(10, 20, 0, 10), delegation: Delegation::ForwardedTgt }
     }
 
     #[test]

@@ -134,6 +134,12 @@ pub fn winrm_request(out: &mut Vec<u8>, rng: &mut Rng, host: &str, soap_len: usi
     winrm_body(out, rng, Sender::Client, soap_len, seq);
 }
 
+/// Length of an HTTP message's head: its start line and headers up to and including the blank line
+/// (the whole message when it has no blank line).
+pub fn head_len(message: &[u8]) -> usize {
+    message.windows(4).position(|w| w == b"\r\n\r\n").map_or(message.len(), |at| at + 4)
+}
+
 /// Appends a WinRM response sent at `now_unix_secs` carrying a sealed SOAP envelope of `soap_len`
 /// bytes; `seq` is the server's wrap-token sequence number.
 pub fn winrm_response(out: &mut Vec<u8>, rng: &mut Rng, now_unix_secs: u64, soap_len: usize, seq: u64) {
@@ -222,7 +228,7 @@ mod tests {
 
     /// (head, body) of one message filling `bytes`, checking `Content-Length`.
     fn split(bytes: &[u8]) -> (&str, &[u8]) {
-        let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let end = head_len(bytes);
         let head = std::str::from_utf8(&bytes[..end]).unwrap();
         let body = &bytes[end..];
         if let Some(len) = head.lines().find_map(|l| l.strip_prefix("Content-Length: ")) {

@@ -56,6 +56,9 @@ pub const TGS_AUTHZ_DATA_LEN: usize = 136;
 pub const TGS_REP_ENC_PART_LEN: usize = 306;
 pub const AS_REP_ENC_PART_LEN: usize = 330;
 pub const AP_AUTHENTICATOR_LEN: usize = 407;
+/// A DC's `cifs` service ticket, and the authenticator that carries the client's forwarded TGT.
+pub const DC_SERVICE_TICKET_CIPHER_LEN: usize = 1106;
+pub const FORWARDED_TGT_AUTHENTICATOR_LEN: usize = 1841;
 pub const AP_REP_ENC_PART_LEN: usize = 110;
 /// The AP-REP a DCE-style client sends back in the third leg.
 pub const DCE_AP_REP_ENC_PART_LEN: usize = 66;

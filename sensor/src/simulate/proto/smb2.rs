@@ -119,9 +119,18 @@ pub struct Tree {
 #[derive(Debug, Clone, Copy)]
 pub enum Auth<'a> {
     /// One round trip: a SPNEGO-wrapped AP-REQ for `cifs/<server>` in `realm`, answered by an AP-REP.
-    Kerberos { realm: &'a str },
+    Kerberos { realm: &'a str, delegation: Delegation },
     /// Two round trips: NTLMSSP NEGOTIATE → CHALLENGE, AUTHENTICATE → accept.
     Ntlm { client: ClientNames<'a>, server: ServerNames<'a> },
+}
+
+/// Whether a Kerberos client forwards its TGT to the server inside the AP-REQ's authenticator (GSS
+/// delegation). Windows does so for a server trusted for unconstrained delegation, as every domain
+/// controller is by default: its session setups are the larger ones in the captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delegation {
+    None,
+    ForwardedTgt,
 }
 
 /// Whether the session is established after a SESSION_SETUP exchange.
@@ -604,17 +613,16 @@ impl Smb2Client {
         let mut gss = Vec::with_capacity(2048);
         let spn_host = self.server.clone();
         let state = match *auth {
-            Auth::Kerberos { realm } => {
+            Auth::Kerberos { realm, delegation } => {
                 let parts = ["cifs", spn_host.as_str()];
                 let service = Principal::service(&parts);
-                kerberos::ap_req(
-                    &mut token,
-                    rng,
-                    realm,
-                    &service,
-                    kerberos::SERVICE_TICKET_CIPHER_LEN,
-                    kerberos::AP_AUTHENTICATOR_LEN,
-                );
+                let (ticket, authenticator) = match delegation {
+                    Delegation::None => (kerberos::SERVICE_TICKET_CIPHER_LEN, kerberos::AP_AUTHENTICATOR_LEN),
+                    Delegation::ForwardedTgt => {
+                        (kerberos::DC_SERVICE_TICKET_CIPHER_LEN, kerberos::FORWARDED_TGT_AUTHENTICATOR_LEN)
+                    }
+                };
+                kerberos::ap_req(&mut token, rng, realm, &service, ticket, authenticator);
                 kerberos::gss_token(&mut gss, kerberos::TOK_AP_REQ, &token);
                 spnego::neg_token_init(&mut blob, spnego::CLIENT_KERBEROS_MECHS, Some(&gss));
                 token.clear();

@@ -467,7 +467,11 @@ mod tests {
 
     #[test]
     fn lsa_and_replication_sessions_end() {
-        let dc = Server { name: "DC02".into(), ip: Ipv4Addr::new(10, 20, 0, 11) };
+        let dc = Server {
+            name: "DC02".into(),
+            ip: Ipv4Addr::new(10, 20, 0, 11),
+            delegation: super::super::Delegation::ForwardedTgt,
+        };
         let lsa = drain(lsa_lookup(&account(), &dc, 49_668, 3, &mut Rng::new(4)), 100);
         assert!(lsa.ended && pdus(&lsa.messages).len() == 2 + 2 + 2 * 5);
         let drs = drain(drs_replication(&account(), &dc, 49_668, 100_000, &mut Rng::new(5)), 200);

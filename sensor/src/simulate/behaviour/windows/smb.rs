@@ -127,7 +127,7 @@ struct SmbConversation {
 /// Runs `f` with the SMB authentication of `auth` for `account` against `server`.
 fn with_smb_auth<R>(account: &Account, server: &Server, auth: AuthKind, f: impl FnOnce(&Auth) -> R) -> R {
     match auth {
-        AuthKind::Kerberos => f(&Auth::Kerberos { realm: &account.realm }),
+        AuthKind::Kerberos => f(&Auth::Kerberos { realm: &account.realm, delegation: server.delegation }),
         AuthKind::Ntlm => f(&Auth::Ntlm {
             client: ClientNames { domain: &account.nb_domain, user: &account.user, workstation: &account.workstation },
             server: ServerNames {
@@ -578,7 +578,10 @@ pub fn gpo_refresh(
         }
     }
     smb_closing(&mut ops, 2, rng.range(5, 60) * SECOND);
-    smb_script(account, dc, AuthKind::Kerberos, now_ns, ops, rng)
+    // `\\<domain>\SYSVOL` is a DFS namespace: its referral names the DC by its DNS name, and the
+    // session (ticket, tree paths) uses that name.
+    let dc = Server { name: dc.fqdn(account), ..dc.clone() };
+    smb_script(account, &dc, AuthKind::Kerberos, now_ns, ops, rng)
 }
 
 /// Whether a document is fetched from or stored to the share.
@@ -668,7 +671,7 @@ pub fn backup_upload(
 mod tests {
     use std::net::Ipv4Addr;
 
-    use super::super::{Message, drain};
+    use super::super::{Delegation, Message, drain};
     use super::*;
 
     fn account() -> Account {
@@ -765,7 +768,7 @@ mod tests {
 
     #[test]
     fn policy_refresh_reads_more_when_policies_changed() {
-        let dc = Server { name: "DC01".into(), ip: Ipv4Addr::new(10, 20, 0, 10) };
+        let dc = Server { name: "DC01".into(), ip: Ipv4Addr::new(10, 20, 0, 10), delegation: Delegation::ForwardedTgt };
         let quiet = drain(gpo_refresh(&account(), &dc, 4, 0, 0, &mut Rng::new(5)), 1_000);
         let changed = drain(gpo_refresh(&account(), &dc, 4, 2, 0, &mut Rng::new(5)), 1_000);
         assert!(quiet.ended && changed.ended);
@@ -774,8 +777,25 @@ mod tests {
     }
 
     #[test]
+    fn a_session_with_a_domain_controller_carries_the_forwarded_tgt() {
+        let setup = |delegation| {
+            let dc = Server { name: "MORDORDC".into(), ip: Ipv4Addr::new(10, 20, 0, 10), delegation };
+            let account = Account::new("theshire.local", "pgustavo", "WORKSTATION5");
+            let d = drain(gpo_refresh(&account, &dc, 2, 0, 0, &mut Rng::new(5)), 1_000);
+            let setups: Vec<usize> =
+                d.messages.iter().filter(|m| m.from == Side::Client && m.head[16] == 1).map(|m| m.len).collect();
+            assert_eq!(setups.len(), 1);
+            setups[0]
+        };
+        // As captured (`covenant_copy_smb_*`: `cifs/MORDORDC.theshire.local` with the forwarded TGT);
+        // without it, the 1,901 bytes to `cifs/WORKSTATION6` with 11 more for the longer name.
+        assert_eq!(setup(Delegation::ForwardedTgt), 3287);
+        assert_eq!(setup(Delegation::None), 1901 + 11);
+    }
+
+    #[test]
     fn file_and_backup_transfers_move_their_bytes_in_bounded_messages() {
-        let fs = Server { name: "FS01".into(), ip: Ipv4Addr::new(10, 20, 0, 20) };
+        let fs = Server { name: "FS01".into(), ip: Ipv4Addr::new(10, 20, 0, 20), delegation: Delegation::None };
         let docs = [
             Document { name: "a.docx".into(), bytes: 3_000_000, transfer: Transfer::Read },
             Document { name: "b.xlsx".into(), bytes: 40_000, transfer: Transfer::Write },

@@ -151,7 +151,7 @@ fn full_conversation(seed: u64, auth: &Auth) -> Conversation {
 }
 
 fn kerberos() -> Auth<'static> {
-    Auth::Kerberos { realm: "THESHIRE.LOCAL" }
+    Auth::Kerberos { realm: "THESHIRE.LOCAL", delegation: Delegation::None }
 }
 
 fn ntlm() -> Auth<'static> {
