@@ -223,9 +223,10 @@ Per technique:
   site's scanner sweeps every workstation's admin ports and the management server's WinRM reaches most
   of them each hour, so any admin connection a simulated attacker makes is hop 2 or more (WinRM attacks
   median 4, T1570-style copies 2–7), while the OTRF attackers, seen for 1–3 minutes, are at hop 1, as
-  only the benign management server is in training. The classifier partly learned "hop 2 or more" as
-  evidence: on an OTRF PowerShell-remoting flow, setting the feature to 4 alone moves its
-  lateral_movement score from 0.003 to 0.87 (measured 2026-11-22).
+  only the benign management server is in training. The classifier learned "hop 2 or more" as
+  evidence: on both OTRF PowerShell-remoting captures, setting the feature to 2 alone moves the early
+  records' lateral_movement score from 0.01–0.27 to 0.99 (these models, 2026-11-22). This, not the
+  packets, is why they are missed.
 - Half of the second training draw's TCP connections are seen from one of their hosts (`sensor simulate
   --host-vantage 0.5`), as endpoint captures (Npcap, tcpdump on a host, the agent's TC hook) see them:
   the host's own sends as segmentation-offload superpackets, on the server the handshake's round trip
