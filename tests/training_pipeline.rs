@@ -207,18 +207,19 @@ print(f"rows {len(y2)} benign_total {w[y2 == 0].sum():.6f} ratio {ssh[0] / web[0
     assert_eq!(fields[7..9], ["2.000000", "2.000000"], "{out}");
 }
 
+/// `pipeline.py --sensor BIN args...`, which must refuse to run (exit 2): its stderr.
+fn refused_pipeline(args: &[&std::ffi::OsStr]) -> String {
+    let script = repo_root().join("models/pipeline.py");
+    let bin = sensor_bin();
+    let out = python_output(&[&[script.as_os_str(), "--sensor".as_ref(), bin.as_os_str()], args].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 #[test]
 fn a_seed_offset_run_must_not_write_the_shipped_models() {
-    let script = repo_root().join("models/pipeline.py");
-    let out = python_output(&[
-        script.as_os_str(),
-        "--sensor".as_ref(),
-        sensor_bin().as_os_str(),
-        "--seed-offset".as_ref(),
-        "1".as_ref(),
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_pipeline(&["--seed-offset".as_ref(), "1".as_ref()]);
     assert!(stderr.contains("give --out, --report and --model-card"), "{stderr}");
     let tags = run_py_code(
         "from sensorml import data\nprint(' '.join(f'{s.tag}:{s.seed}' for s in data.plan('full', 2)['eval']))",
@@ -231,16 +232,7 @@ fn tables_of_another_sensor_build_are_not_reused() {
     let work = tempfile::tempdir().expect("tempdir");
     std::fs::write(work.path().join("train-mon.parquet"), b"a table of an older simulator").expect("write");
     std::fs::write(work.path().join("sensor.sha256"), "0".repeat(64)).expect("write");
-    let script = repo_root().join("models/pipeline.py");
-    let out = python_output(&[
-        script.as_os_str(),
-        "--sensor".as_ref(),
-        sensor_bin().as_os_str(),
-        "--work".as_ref(),
-        work.path().as_os_str(),
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = refused_pipeline(&["--work".as_ref(), work.path().as_os_str()]);
     assert!(stderr.contains("made by another sensor binary"), "{stderr}");
     // The second training draw is captured partly at the hosts (and tagged so).
     let second = run_py_code(
