@@ -90,6 +90,11 @@ utc_offset = "+00:00"
 learning_period_s = 3600.0
 # An admin-port connection B→C extends a chain A→B that reached B at most this long before.
 chain_window_s = 3600.0
+# Hosts whose job is to reach others on admin ports (management servers, vulnerability scanners). Their
+# connections start no hop chain, so the hosts they touch are not one hop down a path when they next
+# make an admin connection themselves; a chain that reached such a host still passes through it, e.g.:
+# admin_sources = ["10.20.0.50/32", "10.20.0.60/32"]
+admin_sources = []
 # Where the learned baseline is kept across restarts ("" = not kept). A damaged file is reported,
 # moved aside to FILE.corrupt-<seconds>, and learning starts over.
 state_file = ""
@@ -141,6 +146,8 @@ pub struct ContextSection {
     pub learning_period_s: f64,
     /// Seconds within which B→C extends a chain that reached B.
     pub chain_window_s: f64,
+    /// Networks of hosts whose admin-port reach is their job; their connections start no hop chain.
+    pub admin_sources: Vec<String>,
     /// Baseline file kept across restarts; empty = none.
     pub state_file: PathBuf,
     /// Source→destination pairs remembered.
@@ -172,6 +179,7 @@ impl Default for ContextSection {
             utc_offset: "+00:00".into(),
             learning_period_s: c.learning_period_ns as f64 / 1e9,
             chain_window_s: c.chain_window_ns as f64 / 1e9,
+            admin_sources: Vec::new(),
             state_file: PathBuf::new(),
             max_pairs: l.max_pairs,
             max_destinations: l.max_destinations,
@@ -425,11 +433,17 @@ impl Config {
         if let Some((field, _)) = caps.iter().find(|(_, v)| *v == 0) {
             return Err(bad(format!("{field} must be at least 1")));
         }
+        let admin_sources = c
+            .admin_sources
+            .iter()
+            .map(|n| Prefix::parse(n).map_err(|e| bad(format!("admin_sources: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ContextConfig {
             site,
             utc_offset,
             learning_period_ns: secs_to_ns(name, "learning_period_s", c.learning_period_s)?,
             chain_window_ns: secs_to_ns(name, "chain_window_s", c.chain_window_s)?,
+            admin_sources,
             limits,
         })
     }
@@ -505,6 +519,10 @@ mod tests {
         assert_eq!(ctx.utc_offset, UtcOffset(7200));
         assert_eq!(ctx.learning_period_ns, 0);
         assert_eq!(ctx.limits.max_open_flows, cfg.flow.max_flows);
+        let err = Config::parse("[context]\nadmin_sources = [\"10.20.0.50\"]\n", "x").unwrap_err();
+        assert!(err.to_string().contains("admin_sources"), "{err}");
+        let cfg = Config::parse("[context]\nadmin_sources = [\"10.20.0.50/32\"]\n", "x").unwrap();
+        assert_eq!(cfg.context("x").unwrap().admin_sources, vec![Prefix::parse("10.20.0.50/32").unwrap()]);
     }
 
     #[test]

@@ -6,11 +6,17 @@
 //! A connection back into a host already on the chain (A→B→A) does not extend it (no loops); it
 //! starts a new one-hop chain. Paths are capped at [`MAX_HOSTS`] hosts. Hosts are bounded by
 //! [`BoundedMap`].
+//!
+//! Declared admin sources (management servers, vulnerability scanners) reach hosts as their job. Their
+//! connections are one-hop chains but seed nothing: the hosts they reach do not count as reached, so a
+//! host's own later admin connection stays a first hop. A chain that reached an admin source still
+//! passes through it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::bounded::{BoundedMap, ip_bytes, secs, stable_hash};
+use super::site::Prefix;
 use crate::flow::HopChain;
 
 pub const NAMES: &[&str] = &["ctx_chain_hops"];
@@ -27,11 +33,13 @@ pub struct Chains {
     /// Host (stable hash of its address) → the longest chain that reached it recently.
     reached: BoundedMap<Reached>,
     window_ns: u64,
+    /// Sources whose admin reach is routine: their connections start no chain.
+    admin_sources: Vec<Prefix>,
 }
 
 impl Chains {
-    pub fn new(max_hosts: usize, window_ns: u64) -> Chains {
-        Chains { reached: BoundedMap::new(max_hosts), window_ns }
+    pub fn new(max_hosts: usize, window_ns: u64, admin_sources: Vec<Prefix>) -> Chains {
+        Chains { reached: BoundedMap::new(max_hosts), window_ns, admin_sources }
     }
 
     /// An admin-port connection between internal hosts starts at `ts_ns`: the chain it extends or
@@ -44,6 +52,7 @@ impl Chains {
             .reached
             .get(src_key)
             .filter(|r| r.at_ns <= ts_ns && ts_ns - r.at_ns <= window && !r.chain.hosts.contains(&dst));
+        let routine = prev.is_none() && self.admin_sources.iter().any(|p| p.contains(src));
         let chain = match prev {
             Some(r) if r.chain.hosts.len() < MAX_HOSTS => {
                 let mut hosts = r.chain.hosts.clone();
@@ -56,6 +65,9 @@ impl Chains {
                 hosts: vec![src, dst],
             }),
         };
+        if routine {
+            return chain;
+        }
         let now_s = secs(ts_ns);
         let (slot, created) = self.reached.entry(dst_key, now_s, || Reached { at_ns: ts_ns, chain: chain.clone() });
         let stale = ts_ns.saturating_sub(slot.at_ns) > window;
@@ -98,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_to_b_to_c_is_two_hops_with_one_id() {
-        let mut c = Chains::new(64, 3600 * S);
+        let mut c = Chains::new(64, 3600 * S, Vec::new());
         let ab = c.connect(ip("10.0.0.1"), ip("10.0.0.2"), 100 * S);
         let bc = c.connect(ip("10.0.0.2"), ip("10.0.0.3"), 200 * S);
         let cd = c.connect(ip("10.0.0.3"), ip("10.0.0.4"), 300 * S);
@@ -112,7 +124,7 @@ mod tests {
 
     #[test]
     fn chains_expire_and_do_not_loop() {
-        let mut c = Chains::new(64, 600 * S);
+        let mut c = Chains::new(64, 600 * S, Vec::new());
         c.connect(ip("10.0.0.1"), ip("10.0.0.2"), 100 * S);
         // B→C an hour later: outside the 10-minute window, a new chain.
         let late = c.connect(ip("10.0.0.2"), ip("10.0.0.3"), 3700 * S);
@@ -125,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_host_keeps_its_longest_recent_chain() {
-        let mut c = Chains::new(64, 3600 * S);
+        let mut c = Chains::new(64, 3600 * S, Vec::new());
         c.connect(ip("10.0.0.1"), ip("10.0.0.2"), 100 * S);
         c.connect(ip("10.0.0.2"), ip("10.0.0.3"), 110 * S);
         // A fresh one-hop connection into C does not hide the two-hop chain that reached it.
@@ -134,8 +146,26 @@ mod tests {
     }
 
     #[test]
+    fn declared_admin_sources_seed_no_chains_but_chains_pass_through_them() {
+        let mgmt = ip("10.0.0.50");
+        let mut c = Chains::new(64, 3600 * S, vec![Prefix::parse("10.0.0.50/32").unwrap()]);
+        // The management server's routine reach is a one-hop chain that seeds nothing.
+        assert_eq!(c.connect(mgmt, ip("10.0.0.2"), 100 * S).hops(), 1);
+        assert_eq!(c.connect(ip("10.0.0.2"), ip("10.0.0.3"), 110 * S).hops(), 1);
+        // Without the declaration the same reach makes B→C a second hop.
+        let mut plain = Chains::new(64, 3600 * S, Vec::new());
+        plain.connect(mgmt, ip("10.0.0.2"), 100 * S);
+        assert_eq!(plain.connect(ip("10.0.0.2"), ip("10.0.0.3"), 110 * S).hops(), 2);
+        // An intruder who reached the management server still chains through it.
+        c.connect(ip("10.0.0.9"), mgmt, 200 * S);
+        let on = c.connect(mgmt, ip("10.0.0.4"), 210 * S);
+        assert_eq!(on.hops(), 2);
+        assert_eq!(c.connect(ip("10.0.0.4"), ip("10.0.0.5"), 220 * S).hops(), 3);
+    }
+
+    #[test]
     fn paths_are_capped() {
-        let mut c = Chains::new(256, 3600 * S);
+        let mut c = Chains::new(256, 3600 * S, Vec::new());
         let mut last = None;
         for i in 1..40u8 {
             last = Some(c.connect(IpAddr::from([10, 0, 1, i]), IpAddr::from([10, 0, 1, i + 1]), u64::from(i) * S));

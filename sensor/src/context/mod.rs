@@ -56,7 +56,7 @@ use beacon::Beacons;
 use bounded::{BoundedMap, ip_bytes, secs, stable_hash};
 use chains::Chains;
 use dns_domains::{DnsDomains, DnsLimits};
-use site::Site;
+use site::{Prefix, Site};
 use sources::{PeerContact, PeerCounts, Sources};
 use time::UtcOffset;
 
@@ -167,6 +167,8 @@ pub struct ContextConfig {
     pub learning_period_ns: u64,
     /// A hop B→C extends a chain that reached B at most this long before.
     pub chain_window_ns: u64,
+    /// Hosts whose admin-port reach is their job: their connections start no hop chain.
+    pub admin_sources: Vec<Prefix>,
     pub limits: ContextLimits,
 }
 
@@ -177,6 +179,7 @@ impl Default for ContextConfig {
             utc_offset: UtcOffset(0),
             learning_period_ns: 3_600_000_000_000,
             chain_window_ns: 3_600_000_000_000,
+            admin_sources: Vec::new(),
             limits: ContextLimits::default(),
         }
     }
@@ -260,7 +263,7 @@ impl Context {
             enabled: true,
             baseline,
             sources: Sources::new(l.max_sources, l.max_peers_per_source),
-            chains: Chains::new(l.max_hosts, cfg.chain_window_ns),
+            chains: Chains::new(l.max_hosts, cfg.chain_window_ns, cfg.admin_sources.clone()),
             beacons: Beacons::new(l.max_beacon_pairs),
             dns: DnsDomains::new(DnsLimits {
                 max_domains: l.max_domains,
