@@ -102,9 +102,9 @@ def main() -> int:
     own_work = args.work is None
     work = Path(tempfile.mkdtemp(prefix="sensor-pipeline-")) if own_work else Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    if not own_work and not stamp_work(work, Path(args.sensor)):
-        print(f"pipeline: the feature tables in {work} were made by another sensor binary (its simulator or "
-              "features may differ): give a fresh --work, or empty this one", file=sys.stderr)
+    if not own_work and not stamp_work(work, Path(args.sensor), data.site_config()):
+        print(f"pipeline: the feature tables in {work} were made by another sensor binary or site configuration "
+              "(its simulator or features may differ): give a fresh --work, or empty this one", file=sys.stderr)
         return 2
     try:
         return run(args, work)
@@ -113,10 +113,11 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def stamp_work(work: Path, binary: Path) -> bool:
-    """Marks `work` as holding tables of `binary` (by its sha256); False when its tables came from another
-    binary, whose simulator or features may differ from this one's."""
-    digest = hashlib.sha256(binary.read_bytes()).hexdigest()
+def stamp_work(work: Path, binary: Path, config: str) -> bool:
+    """Marks `work` as holding tables of `binary` extracted with the sensor configuration `config` (by the
+    sha256 of both); False when its tables came from another binary, whose simulator or features may
+    differ from this one's, or another configuration."""
+    digest = hashlib.sha256(binary.read_bytes() + b"\0" + config.encode()).hexdigest()
     stamp = work / "sensor.sha256"
     if stamp.exists() and stamp.read_text().strip() != digest and any(work.glob("*.parquet")):
         return False
@@ -137,9 +138,12 @@ def run(args, work: Path) -> int:
     plan = data.plan(args.scale, args.seed_offset)
     if args.seed_offset:
         log(f"seed offset {args.seed_offset}: every simulation drawn anew (not the shipped models' data)")
-    tr = data.load_split(sensor, plan["train"], work, log)
-    va = data.load_split(sensor, plan["validation"], work, log)
-    ev = data.load_split(sensor, plan["eval"], work, log)
+    site = work / "site.toml"
+    site.write_text(data.site_config())
+    log(f"site configuration for extraction: {' '.join(data.site_config().split())}")
+    tr = data.load_split(sensor, plan["train"], work, log, site)
+    va = data.load_split(sensor, plan["validation"], work, log, site)
+    ev = data.load_split(sensor, plan["eval"], work, log, site)
     Xtr, Xva, Xev = (data.matrix(d, names) for d in (tr, va, ev))
     ytr, yva = data.labels(tr), data.labels(va)
     log.stage("data")
@@ -151,11 +155,11 @@ def run(args, work: Path) -> int:
     learn = train.evidence_rows(tr)
     log(f"classifier: {int((~learn).sum())} attack rows without evidence left out (ticket requests, "
         f"a spray's first failures)")
-    # The declared scanners' sweeps never alert lateral_movement (suppressed); teaching the trees that a
-    # sweep is benign would only blur the attacker's.
-    scanners = data.scanner_rows(tr)
-    learn &= ~scanners
-    log(f"classifier: {int(scanners.sum())} rows of declared scanners left out")
+    # The declared admin sources never alert lateral_movement (suppressed); teaching the trees that their
+    # reach is benign would only blur the attacker's.
+    admins = data.admin_source_rows(tr)
+    learn &= ~admins
+    log(f"classifier: {int(admins.sum())} rows of declared admin sources left out")
     Xfit, yfit, wfit = train.training_rows(Xtr[learn][:, cidx], ytr[learn], tr.attack.to_numpy()[learn],
                                            tr.behaviour.to_numpy()[learn], cfeat,
                                            params.attack_weight)
@@ -191,8 +195,8 @@ def run(args, work: Path) -> int:
     # ------------------------------------------------------------------------------------ 3. calibrate
     va_scores = {lab: p_va[:, LABELS.index(lab)] for lab in ALERT_LABELS} | {evaluate.ANOMALY: s_va}
     va_scores["lateral_movement"] = data.suppressed(va_scores["lateral_movement"], va)
-    log(f"declared scanners {', '.join(data.SITE_SCANNERS)}: lateral_movement suppressed on "
-        f"{va.loc[data.scanner_rows(va), 'flow_key'].nunique()} validation flows")
+    log(f"declared admin sources {', '.join(data.SITE_ADMIN_SOURCES)}: lateral_movement suppressed on "
+        f"{va.loc[data.admin_source_rows(va), 'flow_key'].nunique()} validation flows")
     va_flows = evaluate.flow_scores(va, va_scores)
     benign = va_flows.label == "benign"
     share = args.budget / len(va_scores)

@@ -31,21 +31,32 @@ def ticket_requests(df: pd.DataFrame) -> np.ndarray:
     return ((df.label == "lateral_movement") & (df.dst_port == 88) & (df.attack != "cred_spray")).to_numpy()
 
 
-# The simulated site's authorised vulnerability scanner (VULNSCAN01, `sensor/src/simulate/site.rs`). Its
-# sweep of every workstation is lateral movement by every network feature; a site declares such hosts to
-# the sensor (`[alert.suppress_sources] lateral_movement = [...]`) and the pipeline does the same: their
-# lateral_movement scores neither set thresholds nor count as alerts.
-SITE_SCANNERS = ("10.20.0.60",)
+# The simulated site's admin sources: hosts whose job is to reach others on admin ports, the management
+# server MGMT01 (WinRM to a dozen workstations every quarter hour) and the authorised vulnerability
+# scanner VULNSCAN01 (`sensor/src/simulate/site.rs`). What they do is lateral movement by every network
+# feature. A site declares such hosts to the sensor, and the pipeline does the same:
+# - `[context] admin_sources`: their routine reach starts no hop chain (without it every workstation they
+#   touched is one hop down a path, and any admin connection it makes is a second hop); the feature
+#   tables are extracted with this configuration (`site_config`);
+# - `[alert.suppress_sources] lateral_movement`: their lateral_movement scores neither set thresholds nor
+#   count as alerts, and their rows are not trained on.
+SITE_ADMIN_SOURCES = ("10.20.0.50", "10.20.0.60")
 
 
-def scanner_rows(df: pd.DataFrame) -> np.ndarray:
-    """Rows whose source is one of the site's declared scanners (`SITE_SCANNERS`)."""
-    return df.src_ip.isin(SITE_SCANNERS).to_numpy()
+def site_config() -> str:
+    """The sensor configuration the simulated site is extracted and alerted with."""
+    nets = ", ".join(f'"{ip}/32"' for ip in SITE_ADMIN_SOURCES)
+    return f"[context]\nadmin_sources = [{nets}]\n\n[alert.suppress_sources]\nlateral_movement = [{nets}]\n"
+
+
+def admin_source_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows whose source is one of the site's declared admin sources (`SITE_ADMIN_SOURCES`)."""
+    return df.src_ip.isin(SITE_ADMIN_SOURCES).to_numpy()
 
 
 def suppressed(scores: np.ndarray, df: pd.DataFrame) -> np.ndarray:
-    """lateral_movement scores as the sensor's alert policy sees them with `SITE_SCANNERS` suppressed."""
-    return np.where(scanner_rows(df), 0.0, scores)
+    """lateral_movement scores as the sensor's alert policy sees them with `SITE_ADMIN_SOURCES` suppressed."""
+    return np.where(admin_source_rows(df), 0.0, scores)
 
 
 # Share of the second training draw's TCP connections captured on one of their hosts.
@@ -126,16 +137,17 @@ def _plan(scale: str) -> dict[str, list[Simulation]]:
     }
 
 
-def load_split(sensor: Sensor, sims: list[Simulation], work: Path, log) -> pd.DataFrame:
+def load_split(sensor: Sensor, sims: list[Simulation], work: Path, log, config: Path | None = None) -> pd.DataFrame:
     """The feature tables of a split, one simulation after the other (each capture is written, read and
-    deleted before the next, so the disk holds one at a time); a table already in `work` is reused."""
+    deleted before the next, so the disk holds one at a time), extracted with the sensor configuration
+    `config`; a table already in `work` is reused."""
     frames = []
     for sim in sims:
         table = work / f"{sim.tag}.parquet"
         if table.exists():
             df = pd.read_parquet(table).assign(capture=sim.tag)
         else:
-            df = sensor.simulate_and_extract(sim, work)
+            df = sensor.simulate_and_extract(sim, work, config)
         log(f"{sim.tag}: {len(df)} rows, {df.flow_id.nunique()} flows (" +
             ", ".join(f"{l} {df.loc[df.label == l, 'flow_id'].nunique()}" for l in LABELS) + ")")
         frames.append(df)

@@ -99,12 +99,13 @@ class Sensor:
         self._run(*args)
         return pd.read_parquet(out)
 
-    def simulate_and_extract(self, sim: Simulation, work: Path) -> pd.DataFrame:
-        """A labelled feature table of one simulation; the capture is deleted once read (it is large)."""
+    def simulate_and_extract(self, sim: Simulation, work: Path, config: Path | None = None) -> pd.DataFrame:
+        """A labelled feature table of one simulation, extracted with the sensor configuration `config`;
+        the capture is deleted once read (it is large)."""
         pcap, truth, table = work / f"{sim.tag}.pcap", work / f"{sim.tag}.truth.parquet", work / f"{sim.tag}.parquet"
         self.simulate(sim, pcap, truth)
         try:
-            df = self.extract(pcap, table, truth)
+            df = self.extract(pcap, table, truth, config)
         finally:
             pcap.unlink(missing_ok=True)
         unknown = sorted(set(df["label"]) - set(LABELS))

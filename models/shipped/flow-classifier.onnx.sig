@@ -1,4 +1,4 @@
 sensor-model-signature v1
 key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
-sha256 9630d20c3b484e6e76469172aedb163d0e28ff6e01bde236f43614bc63a2cbcc
-signature aCgkNbOCILx163WX8frahQUOCPPrk7PPcfmZHhoetAGfgHcZa7ACPmZqdl6kdgn5KuSa5ssik36N0vZCRC+mBg==
+sha256 302991345bd531231ccdc6636070a14b5c1e455fa2c68b326439f518beeedc25
+signature ndhbWd3kwRw6Y/HBhXTkHhM+/DJXAoxZc1lgc7RoBj7x2+XBDH0c2GdVypYczOwELCFVo4wy3x8SoSmseZD3Bw==

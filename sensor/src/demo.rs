@@ -18,6 +18,7 @@ use crate::model::{TrustPolicy, load_set};
 use crate::pipeline::run_file;
 use crate::simulate::behaviour::VariantSet;
 use crate::simulate::scenario::{ScenarioConfig, default_attacks};
+use crate::simulate::site::Site;
 use crate::simulate::truth::TruthIndex;
 use crate::timefmt::rfc3339_nanos;
 
@@ -55,11 +56,14 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
     let truth = TruthIndex::load(&truth_path)?;
     let _ = std::fs::remove_file(&truth_path);
 
-    // The simulated site's authorised scanner is declared, as a site declares its own: its sweep of
-    // every workstation is lateral movement by every network feature.
+    // The simulated site's admin sources, its management server and authorised scanner, are declared as
+    // a site declares its own: what they do (WinRM to workstations, a sweep of every workstation) is
+    // lateral movement by every network feature. Their reach starts no hop chain, and their
+    // lateral_movement hits are suppressed (counted).
     let mut config = Config::default();
-    let scanner = format!("{}/32", crate::simulate::site::Site::SCANNER);
-    config.alert.suppress_sources.insert("lateral_movement".into(), vec![scanner.clone()]);
+    let admin_sources = vec![format!("{}/32", Site::MANAGEMENT), format!("{}/32", Site::SCANNER)];
+    config.alert.suppress_sources.insert("lateral_movement".into(), admin_sources.clone());
+    config.context.admin_sources = admin_sources.clone();
     let trust = TrustPolicy { trusted: config.trusted_keys("defaults")?, allow_unsigned: false };
     let set = load_set(&model_specs(&[], &[], &config), &trust)?;
     let models = describe(&set);
@@ -161,7 +165,9 @@ pub fn run(pcap: &Path, seed: u64) -> anyhow::Result<String> {
     );
     let _ = writeln!(
         out,
-        "declared:   authorised scanner {scanner} ([alert.suppress_sources] lateral_movement): {} hits suppressed",
+        "declared:   admin sources {} ([context] admin_sources: no hop chains; [alert.suppress_sources] \
+         lateral_movement): {} hits suppressed",
+        admin_sources.join(", "),
         policy.suppressed.get("lateral_movement").copied().unwrap_or(0)
     );
 

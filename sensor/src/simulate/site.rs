@@ -87,6 +87,8 @@ fn externals(
 impl Site {
     /// The authorised vulnerability scanner's address (VULNSCAN01), the same on every simulated site.
     pub const SCANNER: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 60);
+    /// The management server's address (MGMT01: WinRM to workstations), the same on every simulated site.
+    pub const MANAGEMENT: Ipv4Addr = Ipv4Addr::new(10, 20, 0, 50);
 
     /// A site with `workstations` workstations (at most 65,000) and its servers.
     pub fn new(workstations: u32, rng: &mut Rng) -> Site {
@@ -108,7 +110,7 @@ impl Site {
             file_servers: (0..file_servers).map(|i| server(20 + i, Os::Windows, &format!("FS{:02}", i + 1))).collect(),
             backup: server(30, Os::Linux, "BACKUP01"),
             jump_hosts: vec![server(40, Os::Windows, "JUMP01"), server(41, Os::Linux, "JUMP02")],
-            monitoring: server(50, Os::Windows, "MGMT01"),
+            monitoring: host(Site::MANAGEMENT, Os::Windows, "MGMT01".to_string()),
             scanner: host(Site::SCANNER, Os::Linux, "VULNSCAN01".to_string()),
             app_servers: (0..app_servers).map(|i| server(100 + i, Os::Linux, &format!("APP{:02}", i + 1))).collect(),
             cdn: externals(rng, [198, 18, 1], 40, &|i| format!("edge{i}.cdn.example.net"), (5, 30)),
