@@ -138,9 +138,9 @@ def run(args, work: Path) -> int:
     plan = data.plan(args.scale, args.seed_offset)
     if args.seed_offset:
         log(f"seed offset {args.seed_offset}: every simulation drawn anew (not the shipped models' data)")
-    site = work / "site.toml"
-    site.write_text(data.site_config())
-    log(f"site configuration for extraction: {' '.join(data.site_config().split())}")
+    site, site_text = work / "site.toml", data.site_config()
+    site.write_text(site_text)
+    log(f"site configuration for extraction: {' '.join(site_text.split())}")
     tr = data.load_split(sensor, plan["train"], work, log, site)
     va = data.load_split(sensor, plan["validation"], work, log, site)
     ev = data.load_split(sensor, plan["eval"], work, log, site)
