@@ -28,8 +28,11 @@
 //!   2–4 workstations; atexec with NTLM on 1–3 workstations.
 //! - `cred_spray` (T1110.003): NTLM SMB logons refused on 20–60 hosts within minutes (1–3 accounts
 //!   each); kerbrute-style pre-authenticated AS-REQs at a DC for 20–80 names, one every 0.2–3 s (one
-//!   exchange per name) | Windows-style Kerberos logons failing at a DC for 30–100 account names, one
-//!   every 5–40 s (two exchanges per name; a tenth of the names unknown to the KDC).
+//!   exchange per name), half of the time after a kerbrute `userenum` pass over a wordlist of 60–200
+//!   names (an AS-REQ without pre-authentication each, 30–400 ms apart: C_PRINCIPAL_UNKNOWN for most,
+//!   PREAUTH_REQUIRED for the 10–40 % that exist, which are then the names sprayed) | Windows-style
+//!   Kerberos logons failing at a DC for 30–100 account names, one every 5–40 s (two exchanges per
+//!   name; a tenth of the names unknown to the KDC).
 
 use super::windows::{
     self, Account, AsOutcome, AuthKind, Delegation, Document, PsexecPlan, Server, ServiceCleanup, TaskPlan, TaskStart,
@@ -625,6 +628,9 @@ pub struct CredSpray {
     targets: Vec<Host>,
     /// Account names still to try.
     users: Vec<String>,
+    /// Kerbrute variant: the user enumeration's wordlist still to probe before the spray, with
+    /// whether the KDC knows the name (empty when the spray starts without one).
+    probes: Vec<(String, bool)>,
     rng: Rng,
 }
 
@@ -632,12 +638,33 @@ impl CredSpray {
     pub fn new(instance: u32, site: &Site, variants: VariantSet, rng: &mut Rng) -> CredSpray {
         let from = attacker(site, rng);
         let variant = variants.pick(rng, 2, 1);
+        let mut probes = Vec::new();
         let (targets, users) = if variant == 0 {
             let mut pool: Vec<Host> = other_workstations(site, &from);
             pool.extend(site.servers().filter(|h| h.os == Os::Windows).cloned());
             let hosts = choose(&mut pool, rng.range(20, 61) as usize, rng);
             let users = (0..rng.range(1, 4)).map(|_| user_name(rng.range(0, 4096))).collect();
             (hosts, users)
+        } else if variant == 1 && rng.chance(0.5) {
+            // A wordlist in another name format than the site's (initial and surname) with the
+            // site's real names among it: the ones the KDC knows are sprayed afterwards.
+            let known_share = rng.range(10, 41) as f64 / 100.0;
+            probes = (0..rng.range(60, 201))
+                .map(|_| {
+                    if rng.chance(known_share) {
+                        (user_name(rng.range(0, 4096)), true)
+                    } else {
+                        let first = rng.pick(&FIRST_NAMES);
+                        (format!("{}{}", &first[..1], rng.pick(&LAST_NAMES)), false)
+                    }
+                })
+                .collect();
+            if !probes.iter().any(|(_, known)| *known) {
+                probes.push((user_name(rng.range(0, 4096)), true));
+            }
+            let users = probes.iter().filter(|(_, known)| *known).map(|(name, _)| name.clone()).collect();
+            probes.reverse();
+            (Vec::new(), users)
         } else {
             let names = if variant == 1 { rng.range(20, 81) } else { rng.range(30, 101) };
             let users = (0..names)
@@ -651,7 +678,15 @@ impl CredSpray {
                 .collect();
             (Vec::new(), users)
         };
-        CredSpray { instance: format!("cred_spray#{instance}"), from, variant, targets, users, rng: rng.derive(86) }
+        CredSpray {
+            instance: format!("cred_spray#{instance}"),
+            from,
+            variant,
+            targets,
+            users,
+            probes,
+            rng: rng.derive(86),
+        }
     }
 }
 
@@ -671,6 +706,13 @@ impl Actor for CredSpray {
                 }
             }
             return None;
+        }
+        if let Some((user, known)) = self.probes.pop() {
+            let acct = account(site, &user, &self.from);
+            let dc = rng.pick(&site.domain_controllers).clone();
+            let s = windows::kerberos_as_probe(&acct, known, now, rng);
+            b.session(&dc, 88, rng, |_| s);
+            return Some(now + rng.range(30 * MS, 400 * MS));
         }
         let user = self.users.pop()?;
         let acct = account(site, &user, &self.from);
@@ -788,10 +830,11 @@ mod tests {
     fn both_kerberos_sprays_fail_at_a_dc_once_or_twice_per_name() {
         let site = Site::new(120, &mut Rng::new(2));
         let dcs: BTreeSet<Ipv4Addr> = site.domain_controllers.iter().map(|h| h.ip).collect();
-        // Seeds whose training pick is the kerbrute variant (the other is the SMB spray).
+        // Seeds whose training pick is the kerbrute variant (the other is the SMB spray), without
+        // a user enumeration first.
         let kerbrute = (0..50u64)
             .map(|seed| CredSpray::new(0, &site, VariantSet::Train, &mut Rng::new(seed)))
-            .find(|a| a.variant == 1)
+            .find(|a| a.variant == 1 && a.probes.is_empty())
             .expect("a seed picks the kerbrute variant");
         let names = kerbrute.users.len();
         let eval = CredSpray::new(0, &site, VariantSet::Eval, &mut Rng::new(5));
@@ -811,6 +854,24 @@ mod tests {
             let last = sessions.iter().filter_map(|s| s.session.next_ts()).max().unwrap();
             assert!(last - start < max_minutes * MINUTE, "{} s", (last - start) / SECOND);
         }
+    }
+
+    #[test]
+    fn kerbrute_enumerates_names_then_sprays_the_ones_that_exist() {
+        let site = Site::new(120, &mut Rng::new(2));
+        let actor = (0..50u64)
+            .map(|seed| CredSpray::new(0, &site, VariantSet::Train, &mut Rng::new(seed)))
+            .find(|a| !a.probes.is_empty())
+            .expect("a seed picks the kerbrute variant with a user enumeration");
+        let (probes, known) = (actor.probes.len(), actor.probes.iter().filter(|(_, known)| *known).count());
+        assert!((60..=201).contains(&probes) && known >= 1 && known < probes, "{known} of {probes}");
+        assert_eq!(actor.users.len(), known);
+        let start = MONDAY + 10 * HOUR;
+        let sessions = run_actor(&site, VariantSet::Train, start, MONDAY + DAY, Box::new(actor));
+        assert_eq!(sessions.len(), probes + known);
+        assert!(sessions.iter().all(|s| s.session.key().server_port == 88));
+        let last = sessions.iter().filter_map(|s| s.session.next_ts()).max().unwrap();
+        assert!(last - start < 15 * MINUTE, "{} s", (last - start) / SECOND);
     }
 
     #[test]

@@ -278,6 +278,14 @@ pub fn kerberos_as_preauth(account: &Account, outcome: AsOutcome, now_ns: u64, r
     as_exchange(account, true, outcome, now_ns, rng)
 }
 
+/// One AS-REQ without pre-authentication, as a user enumeration (kerbrute `userenum`) sends it: the
+/// KDC answers PREAUTH_REQUIRED for a name it knows and C_PRINCIPAL_UNKNOWN for one it does not, and
+/// no password is tried.
+pub fn kerberos_as_probe(account: &Account, known: bool, now_ns: u64, rng: &mut Rng) -> Script {
+    let outcome = if known { AsOutcome::Ticket } else { AsOutcome::UnknownUser };
+    as_exchange(account, false, outcome, now_ns, rng)
+}
+
 fn as_exchange(account: &Account, preauth: bool, outcome: AsOutcome, now_ns: u64, rng: &mut Rng) -> Script {
     let (realm, user) = (&account.realm, &account.user);
     let (mut q, mut r) = (Vec::new(), Vec::new());
@@ -555,6 +563,16 @@ mod tests {
             let d = drain(kerberos_as_preauth(&account(), outcome, 1_700_000_000_000_000_000, &mut rng), 10);
             assert!(d.ended && d.messages.len() == 2);
             assert_eq!(error_code(&d.messages[1].head), code, "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn a_user_enumeration_probe_tells_known_names_without_a_failure() {
+        let mut rng = Rng::new(4);
+        for (known, code) in [(true, Some(25)), (false, Some(6))] {
+            let d = drain(kerberos_as_probe(&account(), known, 1_700_000_000_000_000_000, &mut rng), 10);
+            assert!(d.ended && d.messages.len() == 2);
+            assert_eq!(error_code(&d.messages[1].head), code, "known {known}");
         }
     }
 
