@@ -1,4 +1,4 @@
 sensor-model-signature v1
 key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
-sha256 94f17caad93479f1974337cc8ba3f1c0d960a6f7325641f7b50829aef3cb46c3
-signature YyOtu93CfpDwXGgLI/acnlB8S8EApoHZjJFmn137IFAF+Mkp7qqh+nZlI0KWF+WcAzbyRaJTvgYs3JPgNIlsCg==
+sha256 f109eff9e28ed7f3baa96615aa8d561428cdde1e5f61ccebb8c40b72c4c68786
+signature JTdxa7c3U3I1UpJCY934K9rfQow3n/LK+/54ZFZnO5tkFC0nXjBN+rT42q3zAHPR6aAIhsu81VmCuqQji8oxBQ==

@@ -1,4 +1,4 @@
 sensor-model-signature v1
 key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
-sha256 302991345bd531231ccdc6636070a14b5c1e455fa2c68b326439f518beeedc25
-signature ndhbWd3kwRw6Y/HBhXTkHhM+/DJXAoxZc1lgc7RoBj7x2+XBDH0c2GdVypYczOwELCFVo4wy3x8SoSmseZD3Bw==
+sha256 c9b8031728dd126605deedbeebbc7fac520c8c0356b7417277fbf7bb11f1dc82
+signature WrZV9M2GedtTO1/Il/IYxtbclQ+O6u7gpSlo/hT99oBkxEfTFDeeVSoHedpdH21xtYeatWPwU7gq7zNiyj4IDQ==
