@@ -194,6 +194,7 @@ impl Actor for DomainLogon {
         let dc = rng.pick(&site.domain_controllers).clone();
         let acct = account(site, &self.user, &self.host);
         let fqdn = format!("{}.{}", dc.name, site.domain);
+        let dc_as_server = dc_server(&dc);
         let mut b = Burst { ctx, out, from: self.host.clone(), at: now, meaning: benign("domain_logon", &self.host) };
         if now >= self.next_logon {
             if rng.chance(0.04) {
@@ -212,14 +213,14 @@ impl Actor for DomainLogon {
                 let s = windows::kerberos_tgs(&acct, service, name, rng);
                 b.session(&dc, 88, rng, |_| s);
             }
-            b.session(&dc, 389, rng, |rng| windows::ldap_query(&acct, &dc_server(&dc), 3, rng));
+            b.session(&dc, 389, rng, |rng| windows::ldap_query(&acct, &dc_as_server, 3, rng));
             let changed = rng.range(0, 3) as usize;
-            let s = windows::gpo_refresh(&acct, &dc_server(&dc), rng.range(2, 7) as usize, changed, b.at, rng);
+            let s = windows::gpo_refresh(&acct, &dc_as_server, rng.range(2, 7) as usize, changed, b.at, rng);
             b.session(&dc, 445, rng, |_| s);
             if rng.chance(0.5) {
                 let port = service_port(&dc, 1);
-                b.session(&dc, 135, rng, |_| windows::epm_map(&acct, &dc_server(&dc), windows::LSARPC, port));
-                let s = windows::lsa_lookup(&acct, &dc_server(&dc), port, rng.range(1, 4) as u32, rng);
+                b.session(&dc, 135, rng, |_| windows::epm_map(&acct, &dc_as_server, windows::LSARPC, port));
+                let s = windows::lsa_lookup(&acct, &dc_as_server, port, rng.range(1, 4) as u32, rng);
                 b.session(&dc, port, rng, |_| s);
             }
             self.next_logon = next_morning(now, rng);
@@ -232,10 +233,10 @@ impl Actor for DomainLogon {
             }
             b.session(&dc, 389, rng, |rng| {
                 let n = rng.range(1, 4) as u32;
-                windows::ldap_query(&machine, &dc_server(&dc), n, rng)
+                windows::ldap_query(&machine, &dc_as_server, n, rng)
             });
             let changed = usize::from(rng.chance(0.1));
-            let s = windows::gpo_refresh(&machine, &dc_server(&dc), rng.range(2, 7) as usize, changed, b.at, rng);
+            let s = windows::gpo_refresh(&machine, &dc_as_server, rng.range(2, 7) as usize, changed, b.at, rng);
             b.session(&dc, 445, rng, |_| s);
             self.next_gpo = now + gpo_interval(rng);
         } else {
