@@ -131,7 +131,7 @@ impl Context {
             let host = if end == HostEnd::Source { keys.src_h } else { keys.dst_h };
             let now_s = secs(record.end_ns.max(self.clock_ns));
             if let Some(bytes) = self.sources.bytes.get(host) {
-                bytes.prefetch_minute(now_s);
+                bytes.prefetch_minute();
             }
             if let Some(volume) = self.baseline.hosts.get(host) {
                 volume.prefetch_hour(now_s, self.cfg.utc_offset);

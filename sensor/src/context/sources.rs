@@ -4,8 +4,11 @@
 //!
 //! Per source: at most `max_peers` peers are tracked (a scan beyond that saturates the counts at the
 //! cap: the features read "at least this many"); flow outcomes in five one-minute buckets; bytes in
-//! sixty one-minute buckets (internal hosts with external traffic only). Sources are bounded by
+//! one-minute buckets over the last hour, one per minute with traffic (internal hosts with external
+//! traffic only). Sources are bounded by
 //! [`BoundedMap`]; the stalest are forgotten first.
+
+use std::collections::VecDeque;
 
 use super::bounded::{BoundedMap, Recycle};
 use crate::flow::index::prefetch;
@@ -147,61 +150,62 @@ struct ByteBucket {
     received: u64,
 }
 
-/// Bytes an internal host exchanged with external peers, per minute over the last hour: a ring of
-/// minute buckets (a bucket is reset when a newer minute reuses it), of which only the buckets ever
-/// written are read. A bucket never written counts nothing, so reading only the written ones (a
-/// host's few active minutes, not all sixty) gives the same sums, and emptying the ring for reuse is
-/// clearing the mask.
-#[derive(Debug, Clone)]
+/// Bytes an internal host exchanged with external peers, per minute over the last hour: one bucket per
+/// minute the host was active, oldest first. Minutes come in order (the stage's clock never goes back);
+/// a new minute drops the buckets that have left the hour, so a host keeps at most sixty, and a host
+/// seen in one or two minutes (most of a busy link's hosts) keeps one or two instead of a ring of sixty.
+#[derive(Debug, Clone, Default)]
 pub struct HostBytes {
-    /// Bit `i` set: bucket `i` has been written since the ring was created or emptied.
-    written: u64,
-    buckets: Box<[ByteBucket; BYTE_BUCKETS]>,
-}
-
-impl Default for HostBytes {
-    fn default() -> Self {
-        HostBytes { written: 0, buckets: Box::new([ByteBucket::default(); BYTE_BUCKETS]) }
-    }
+    buckets: VecDeque<ByteBucket>,
 }
 
 impl Recycle for HostBytes {
     fn recycle(&mut self) {
-        self.written = 0;
+        self.buckets.clear();
     }
 }
 
 impl HostBytes {
     pub fn add(&mut self, sent: u64, received: u64, now_s: u32) {
         let minute = now_s / 60;
-        let i = minute as usize % BYTE_BUCKETS;
-        let b = &mut self.buckets[i];
-        if self.written & 1 << i == 0 {
-            self.written |= 1 << i;
-            *b = ByteBucket::default();
+        match self.buckets.back_mut() {
+            Some(b) if b.minute == minute => {
+                b.sent += sent;
+                b.received += received;
+            }
+            Some(b) if b.minute > minute => {
+                // Not reached (the clock is monotonic); kept in order all the same.
+                let at = self.buckets.partition_point(|b| b.minute < minute);
+                match self.buckets.get_mut(at) {
+                    Some(b) if b.minute == minute => {
+                        b.sent += sent;
+                        b.received += received;
+                    }
+                    _ => self.buckets.insert(at, ByteBucket { minute, sent, received }),
+                }
+            }
+            _ => {
+                while self.buckets.front().is_some_and(|b| b.minute + BYTE_BUCKETS as u32 <= minute) {
+                    self.buckets.pop_front();
+                }
+                self.buckets.push_back(ByteBucket { minute, sent, received });
+            }
         }
-        if b.minute != minute {
-            *b = ByteBucket { minute, sent: 0, received: 0 };
-        }
-        b.sent += sent;
-        b.received += received;
     }
 
-    /// Starts loading the bucket of the minute of `now_s`.
-    pub fn prefetch_minute(&self, now_s: u32) {
-        prefetch(&self.buckets[(now_s / 60) as usize % BYTE_BUCKETS]);
+    /// Starts loading the newest bucket (the one the next [`HostBytes::add`] of this minute updates).
+    pub fn prefetch_minute(&self) {
+        if let Some(b) = self.buckets.back() {
+            prefetch(b);
+        }
     }
 
-    /// (sent in the last 10 minutes, sent and received in the last hour), in one pass over the written
-    /// buckets.
+    /// (sent in the last 10 minutes, sent and received in the last hour), in one pass over the buckets.
     pub fn windows_10m_1h(&self, now_s: u32) -> (u64, u64, u64) {
         let now_min = now_s / 60;
         let mut out = (0, 0, 0);
-        let mut written = self.written;
-        while written != 0 {
-            let b = &self.buckets[written.trailing_zeros() as usize];
-            written &= written - 1;
-            if b.minute <= now_min && b.minute + 60 > now_min {
+        for b in &self.buckets {
+            if b.minute <= now_min && b.minute + BYTE_BUCKETS as u32 > now_min {
                 if b.minute + 10 > now_min {
                     out.0 += b.sent;
                 }
@@ -212,7 +216,9 @@ impl HostBytes {
         out
     }
 
-    pub const HEAP_BYTES: usize = std::mem::size_of::<[ByteBucket; BYTE_BUCKETS]>();
+    pub fn heap_bytes(&self) -> usize {
+        self.buckets.capacity() * std::mem::size_of::<ByteBucket>()
+    }
 }
 
 /// All sources' windows, bounded.
@@ -236,7 +242,7 @@ impl Sources {
         self.windows.table_bytes()
             + self.windows.values().map(SourceWindow::heap_bytes).sum::<usize>()
             + self.bytes.table_bytes()
-            + self.bytes.values().count() * HostBytes::HEAP_BYTES
+            + self.bytes.values().map(HostBytes::heap_bytes).sum::<usize>()
     }
 }
 
@@ -314,6 +320,26 @@ mod tests {
         assert_eq!(used.outcomes_5m(1010), fresh.outcomes_5m(1010));
         assert_eq!(used.counts(1010).any_5m, 1);
         assert_eq!(used.outcomes_5m(1010), (1, 1));
+    }
+
+    #[test]
+    fn host_bytes_keep_a_bucket_per_active_minute_of_the_hour() {
+        let mut h = HostBytes::default();
+        h.add(1, 1, 60 * 50);
+        h.add(2, 2, 60 * 50 + 59);
+        assert_eq!(h.buckets.len(), 1);
+        // A host busy every minute for ten hours keeps the last hour's sixty minutes.
+        for m in 0..600u32 {
+            h.add(u64::from(m), 1, 60 * (100 + m));
+        }
+        assert_eq!(h.buckets.len(), 60);
+        let sent_1h: u64 = (540..600).sum();
+        let sent_10m: u64 = (590..600).sum();
+        assert_eq!(h.windows_10m_1h(60 * 699), (sent_10m, sent_1h, 60));
+        // An hour and a minute of silence, then one minute: the old buckets go.
+        h.add(5, 6, 60 * 761);
+        assert_eq!(h.buckets.len(), 1);
+        assert_eq!(h.windows_10m_1h(60 * 761), (5, 5, 6));
     }
 
     #[test]
