@@ -23,7 +23,9 @@
 //! `BENCH_ONLY=replay` the replay with the classifier, and `BENCH_ONLY=context` times the context stage
 //! alone over its recorded inputs, as the context thread applies them, in µs per record, and the share
 //! of that spent on the end-of-capture flush;
-//! `BENCH_VERBOSE=1` adds the stage's statistics).
+//! `BENCH_VERBOSE=1` adds the stage's statistics). `BENCH_PCAP=FILE` runs every loop over that capture
+//! instead of the synthetic one (a simulated site's, say: the synthetic capture's random addresses keep
+//! the context stage's maps at their caps, a site's few hundred hosts do not).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
@@ -339,7 +341,10 @@ fn main() -> anyhow::Result<()> {
     let packets = env_u64("BENCH_PACKETS", 1_200_000);
     let flows = env_u64("BENCH_FLOWS", 50_000) as usize;
     let table_flows = env_u64("BENCH_TABLE_FLOWS", 1_000_000) as u32;
-    let path = capture(packets, flows)?;
+    let path = match std::env::var_os("BENCH_PCAP") {
+        Some(given) => PathBuf::from(given),
+        None => capture(packets, flows)?,
+    };
     let size = std::fs::metadata(&path)?.len();
     println!("capture: {} ({:.1} MB)", path.display(), size as f64 / 1e6);
 
