@@ -343,7 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reused_byte_ring_reads_as_a_fresh_one() {
+    fn a_reused_byte_window_reads_as_a_fresh_one() {
         let mut used = HostBytes::default();
         for m in 0..120u32 {
             used.add(u64::from(m) * 100, 7, 60 * (1000 + m));
