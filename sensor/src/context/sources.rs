@@ -5,8 +5,7 @@
 //! Per source: at most `max_peers` peers are tracked (a scan beyond that saturates the counts at the
 //! cap: the features read "at least this many"); flow outcomes in five one-minute buckets; bytes in
 //! one-minute buckets over the last hour, one per minute with traffic (internal hosts with external
-//! traffic only). Sources are bounded by
-//! [`BoundedMap`]; the stalest are forgotten first.
+//! traffic only). Sources are bounded by [`BoundedMap`]; the stalest are forgotten first.
 
 use std::collections::VecDeque;
 
@@ -340,6 +339,17 @@ mod tests {
         h.add(5, 6, 60 * 761);
         assert_eq!(h.buckets.len(), 1);
         assert_eq!(h.windows_10m_1h(60 * 761), (5, 5, 6));
+    }
+
+    #[test]
+    fn host_bytes_out_of_order_land_in_their_own_minute() {
+        let mut h = HostBytes::default();
+        for m in [10u32, 14, 12, 14, 10] {
+            h.add(u64::from(m), 1, 60 * m);
+        }
+        let minutes: Vec<(u32, u64)> = h.buckets.iter().map(|b| (b.minute, b.sent)).collect();
+        assert_eq!(minutes, [(10, 20), (12, 12), (14, 28)]);
+        assert_eq!(h.windows_10m_1h(60 * 14), (60, 60, 5));
     }
 
     #[test]
