@@ -121,8 +121,8 @@ impl Context {
         }
     }
 
-    /// [`Step::Heap`] of a record: a source's peer list, the byte bucket and hourly statistics of its
-    /// host (at the record's end: the clock will be at least that), a pair's start times.
+    /// [`Step::Heap`] of a record: a source's peer list, its host's newest byte bucket and hourly
+    /// statistics (at the record's end: the clock will be at least that), a pair's start times.
     fn prefetch_record_heap(&self, record: &FlowRecord, keys: &Keys) {
         if let Some(window) = self.sources.windows.get(keys.src_h) {
             window.prefetch_peers();

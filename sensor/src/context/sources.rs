@@ -167,29 +167,23 @@ impl Recycle for HostBytes {
 impl HostBytes {
     pub fn add(&mut self, sent: u64, received: u64, now_s: u32) {
         let minute = now_s / 60;
-        match self.buckets.back_mut() {
-            Some(b) if b.minute == minute => {
-                b.sent += sent;
-                b.received += received;
-            }
-            Some(b) if b.minute > minute => {
-                // Not reached (the clock is monotonic); kept in order all the same.
-                let at = self.buckets.partition_point(|b| b.minute < minute);
-                match self.buckets.get_mut(at) {
-                    Some(b) if b.minute == minute => {
-                        b.sent += sent;
-                        b.received += received;
-                    }
-                    _ => self.buckets.insert(at, ByteBucket { minute, sent, received }),
-                }
-            }
+        let at = match self.buckets.back() {
+            Some(b) if b.minute == minute => self.buckets.len() - 1,
+            // Not reached (the clock is monotonic); kept in order all the same.
+            Some(b) if b.minute > minute => self.buckets.partition_point(|b| b.minute < minute),
             _ => {
                 while self.buckets.front().is_some_and(|b| b.minute + BYTE_BUCKETS as u32 <= minute) {
                     self.buckets.pop_front();
                 }
-                self.buckets.push_back(ByteBucket { minute, sent, received });
+                self.buckets.len()
             }
+        };
+        if self.buckets.get(at).is_none_or(|b| b.minute != minute) {
+            self.buckets.insert(at, ByteBucket { minute, sent: 0, received: 0 });
         }
+        let b = &mut self.buckets[at];
+        b.sent += sent;
+        b.received += received;
     }
 
     /// Starts loading the newest bucket (the one the next [`HostBytes::add`] of this minute updates).
