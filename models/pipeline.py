@@ -51,6 +51,9 @@ VERSION = "1.0.0"
 CLASSIFIER = "flow-classifier"
 ANOMALY = "flow-anomaly"
 GOLDEN_ROWS = {0: 24, 1: 20, 2: 20}
+# Golden rows taken from those on the right of the classifier's forced first split, so that the sensor's
+# agreement test walks that branch too (random rows rarely do: 0.1 % of them).
+GOLDEN_FORCED_ROWS = 4
 MIN_PROBABILITY_THRESHOLD = 0.5
 
 
@@ -163,7 +166,7 @@ def run(args, work: Path) -> int:
     Xfit, yfit, wfit = train.training_rows(Xtr[learn][:, cidx], ytr[learn], tr.attack.to_numpy()[learn],
                                            tr.behaviour.to_numpy()[learn], cfeat,
                                            params.attack_weight)
-    clf = train.classifier(Xfit, yfit, wfit, cfeat, params)
+    clf = train.classifier(Xfit, yfit, wfit, cfeat, params, log)
     importance = train.importance(clf, cfeat)
     conx = onnx_export.export_lgbm(clf, len(cfeat), CLASSIFIER)
     csess = onnx_export.session(conx)
@@ -224,9 +227,11 @@ def run(args, work: Path) -> int:
         output="anomaly_score", thresholds={"anomaly": thr[evaluate.ANOMALY]}, reference=ae.median,
         description=a_desc))
     rng = np.random.default_rng(train.SEED)
-    rows = np.array(sorted(i for lab, n in GOLDEN_ROWS.items()
-                           for i in rng.choice(np.flatnonzero(yva == lab), size=min(n, int((yva == lab).sum())),
-                                               replace=False)))
+    picked = {i for lab, n in GOLDEN_ROWS.items()
+              for i in rng.choice(np.flatnonzero(yva == lab), size=min(n, int((yva == lab).sum())), replace=False)}
+    forced = np.setdiff1d(np.flatnonzero(np.nan_to_num(Xva[:, names.index(train.FORCED_ROOT)]) > 0), list(picked))
+    picked |= set(rng.choice(forced, size=min(GOLDEN_FORCED_ROWS, len(forced)), replace=False))
+    rows = np.array(sorted(picked))
     files = []
     for name, onx, output, cols in ((CLASSIFIER, conx, "probabilities", cidx),
                                     (ANOMALY, aonx, "anomaly_score", keep)):

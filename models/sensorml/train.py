@@ -13,7 +13,8 @@
   features that need a learned baseline or a long watch missing, see `STARTUP_MISSING`), so a model
   meets a freshly started sensor, or a short capture, on ground it was trained on. Two kinds of attack
   rows are left out because nothing in them tells them from benign traffic (see `evidence_rows`): an
-  attack's ticket requests at a domain controller, and a spray's first failed logons.
+  attack's ticket requests at a domain controller, and a spray's first failed logons. Every tree's first
+  split is on `smb_admin_share_connects` (see `FORCED_ROOT`).
 - Anomaly model: an autoencoder trained on benign rows only, whose ONNX graph imputes, transforms,
   reconstructs and outputs the mean squared reconstruction error (see `onnx_export.anomaly_graph`). It
   uses the features that vary in benign training data.
@@ -23,8 +24,11 @@ Training is deterministic (fixed seeds, deterministic LightGBM, single-threaded 
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 import warnings
+from pathlib import Path
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -46,6 +50,15 @@ STARTUP_MISSING = (
     "ctx_src_admin_fanout_1h", "ctx_host_out_bytes_10m", "ctx_host_out_bytes_1h", "ctx_host_out_bytes_z",
     "ctx_host_out_bytes_hour_z", "ctx_host_updown_log2_1h", "ctx_peer_internal_hosts",
 )
+
+
+# Every classifier tree first separates the flows that connected to `ADMIN$` or a drive share (`C$`) from
+# the rest. Left to choose, the trees reach PsExec-style movement through its remote-execution RPC
+# features, which the same flows carry, and never split on the share: a tool copied to a workstation's
+# admin share with nothing run (T1570, the OTRF Covenant copy) then scored as ordinary SMB, 0.12-0.45 over
+# four training draws. Forced, the share is evidence of movement on its own in every tree; no benign
+# simulated flow connects to one (see the model card's known limits for what that means on a real site).
+FORCED_ROOT = "smb_admin_share_connects"
 
 
 def classifier_features(names: list[str]) -> list[str]:
@@ -104,9 +117,22 @@ class ClassifierParams:
 
 
 def classifier(X: np.ndarray, y: np.ndarray, weight: np.ndarray, names: list[str],
-               p: ClassifierParams) -> lgb.LGBMClassifier:
-    clf = lgb.LGBMClassifier(objective="multiclass", **p.lgbm())
-    clf.fit(pd.DataFrame(X.astype(np.float64), columns=names), y, sample_weight=weight)
+               p: ClassifierParams, log=print) -> lgb.LGBMClassifier:
+    params = p.lgbm()
+    with tempfile.TemporaryDirectory(prefix="sensor-train-") as tmp:
+        connects = int((np.nan_to_num(X[:, names.index(FORCED_ROOT)]) > 0).sum()) if FORCED_ROOT in names else 0
+        if connects >= params["min_child_samples"]:
+            # LightGBM splits a forced threshold above the bin that holds it: 0 puts 0 (and NaN, no SMB
+            # at all) on the left and one or more connects on the right; 0.5 would land in 1's bin.
+            forced = Path(tmp) / "forced-splits.json"
+            forced.write_text(json.dumps({"feature": names.index(FORCED_ROOT), "threshold": 0.0}))
+            params["forcedsplits_filename"] = str(forced)
+            log(f"classifier: every tree's first split is {FORCED_ROOT} > 0 ({connects} training rows)")
+        else:
+            log(f"WARNING classifier: {connects} training rows with {FORCED_ROOT} > 0, too few to force "
+                f"every tree's first split on it: the trees choose their own")
+        clf = lgb.LGBMClassifier(objective="multiclass", **params)
+        clf.fit(pd.DataFrame(X.astype(np.float64), columns=names), y, sample_weight=weight)
     if list(clf.classes_) != [0, 1, 2]:
         raise RuntimeError(f"training data lacks a class: {list(clf.classes_)}")
     return clf

@@ -1,4 +1,4 @@
 sensor-model-signature v1
 key ed25519:0mJWBFWV5e/MBAoy5gWJMAMUQWOfh0hF9BHI23sqz/E=
-sha256 c9b8031728dd126605deedbeebbc7fac520c8c0356b7417277fbf7bb11f1dc82
-signature WrZV9M2GedtTO1/Il/IYxtbclQ+O6u7gpSlo/hT99oBkxEfTFDeeVSoHedpdH21xtYeatWPwU7gq7zNiyj4IDQ==
+sha256 d0308685ed6ba6a4cf571a96997f649d53ed18cca48727fab9668ab7ff7fd868
+signature deSk/S3POVZ0OWNephIyIjlZ6eUQhq5pti9NbytaN+E4juHZH3PgEYjUKb0eelgHknPP7LFiCDdFxcPDlNvtAQ==
