@@ -56,8 +56,9 @@ STARTUP_MISSING = (
 # the rest. Left to choose, the trees reach PsExec-style movement through its remote-execution RPC
 # features, which the same flows carry, and never split on the share: a tool copied to a workstation's
 # admin share with nothing run (T1570, the OTRF Covenant copy) then scored as ordinary SMB: 0.15, 0.93,
-# 0.45 and 0.58 over four training draws, under the threshold on two; 1.000 on all four forced. Forced, the share is evidence of movement on its own in every tree; no benign
-# simulated flow connects to one (see the model card's known limits for what that means on a real site).
+# 0.45 and 0.58 over four training draws, under the threshold on two. Forced, the share is evidence of
+# movement on its own in every tree (the copy: 1.000 on all four); no benign simulated flow connects to
+# one (see the model card's known limits for what that means on a real site).
 FORCED_ROOT = "smb_admin_share_connects"
 
 
@@ -119,13 +120,14 @@ class ClassifierParams:
 def classifier(X: np.ndarray, y: np.ndarray, weight: np.ndarray, names: list[str],
                p: ClassifierParams, log=print) -> lgb.LGBMClassifier:
     params = p.lgbm()
-    connects = int((np.nan_to_num(X[:, names.index(FORCED_ROOT)]) > 0).sum()) if FORCED_ROOT in names else 0
+    j = names.index(FORCED_ROOT) if FORCED_ROOT in names else None
+    connects = 0 if j is None else int((np.nan_to_num(X[:, j]) > 0).sum())
     with tempfile.TemporaryDirectory(prefix="sensor-train-") as tmp:
         if connects >= params["min_child_samples"]:
             # LightGBM splits a forced threshold above the bin that holds it: 0 puts 0 (and NaN, no SMB
             # at all) on the left and one or more connects on the right; 0.5 would land in 1's bin.
             forced = Path(tmp) / "forced-splits.json"
-            forced.write_text(json.dumps({"feature": names.index(FORCED_ROOT), "threshold": 0.0}))
+            forced.write_text(json.dumps({"feature": j, "threshold": 0.0}))
             params["forcedsplits_filename"] = str(forced)
             log(f"classifier: every tree's first split is {FORCED_ROOT} > 0 ({connects} training rows)")
         else:
